@@ -1,0 +1,3 @@
+"""Moodtale: a story that changes as its reader reacts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Benchmarks: ``moodtale bench ...``. Figures are measured, never asserted in tests."""

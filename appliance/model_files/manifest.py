@@ -1,0 +1,124 @@
+"""models/MANIFEST: every model file with its sha256, where it comes from and its licence."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MANIFEST_PATH = REPO_MODELS_DIR / "MANIFEST"
+
+
+class ModelFileError(RuntimeError):
+    """A model file is missing or corrupt. The message names it and the command that fixes it."""
+
+    def __init__(self, name: str, path: Path, problem: str) -> None:
+        super().__init__(
+            f"model {name!r} ({path}) {problem}; fix it with: moodtale models fetch {name}"
+        )
+        self.name = name
+        self.path = path
+        self.problem = problem
+
+
+class ModelState(enum.Enum):
+    OK = "ok"
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageMember:
+    """A file inside a wheel on PyPI. ``platform``/``python`` pin which wheel, so every
+    host downloads the same bytes whatever its own platform."""
+
+    package: str
+    version: str
+    member: str
+    platform: str | None = None
+    python: str | None = None
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    name: str
+    file: str
+    sha256: str
+    size: int
+    kind: str
+    licence: str
+    description: str
+    sources: tuple[PackageMember, ...]
+    """The file is these members joined in order (one member for most models)."""
+    licence_file: str | None = None
+
+    def path_in(self, models_dir: Path) -> Path:
+        return models_dir / self.file
+
+    def state_in(self, models_dir: Path) -> ModelState:
+        path = self.path_in(models_dir)
+        if not path.is_file():
+            return ModelState.MISSING
+        if path.stat().st_size != self.size or sha256_of(path) != self.sha256:
+            return ModelState.CORRUPT
+        return ModelState.OK
+
+    def require(self, models_dir: Path) -> Path:
+        """The path of the intact file, or a ``ModelFileError`` that says how to fix it."""
+        state = self.state_in(models_dir)
+        path = self.path_in(models_dir)
+        if state is ModelState.MISSING:
+            raise ModelFileError(self.name, path, "is missing")
+        if state is ModelState.CORRUPT:
+            raise ModelFileError(self.name, path, "is corrupt (its sha256 does not match)")
+        return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Manifest:
+    def __init__(self, entries: list[ModelEntry]) -> None:
+        self.entries = {entry.name: entry for entry in entries}
+
+    def __getitem__(self, name: str) -> ModelEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self.entries))
+            raise KeyError(f"no model named {name!r} in the manifest (known: {known})") from None
+
+    def __iter__(self) -> Any:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _entry(raw: dict[str, Any]) -> ModelEntry:
+    try:
+        sources = tuple(PackageMember(**source) for source in raw.pop("sources"))
+        return ModelEntry(sources=sources, **raw)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"bad model entry {raw.get('name', '?')!r} in the manifest: {exc}"
+        ) from exc
+
+
+def load_manifest(path: Path = MANIFEST_PATH) -> Manifest:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return Manifest([_entry(dict(raw)) for raw in data.get("model", [])])

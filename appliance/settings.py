@@ -1,0 +1,205 @@
+"""Every knob of the appliance, validated and described.
+
+Sources, highest priority first: environment (``MOODTALE_`` prefix, ``__`` between
+levels: ``MOODTALE_CAMERA__REPLAY__FPS=10``), then the TOML file (``--config``,
+``MOODTALE_CONFIG``, or ``/etc/moodtale/moodtale.toml`` when it exists), then defaults.
+Unknown keys are errors in both, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from appliance.camera.settings import CameraSettings
+from appliance.model_files.manifest import REPO_MODELS_DIR
+from appliance.vision.settings import VisionSettings
+
+ENV_PREFIX = "MOODTALE_"
+CONFIG_ENV = "MOODTALE_CONFIG"
+SYSTEM_CONFIG = Path("/etc/moodtale/moodtale.toml")
+
+_config_file: ContextVar[Path | None] = ContextVar("moodtale_config_file", default=None)
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; ``str()`` is readable sentences, one per problem."""
+
+
+def default_state_dir() -> Path:
+    # systemd's StateDirectory= sets STATE_DIRECTORY; otherwise the XDG place.
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "moodtale"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="How much the appliance logs (to stdout, i.e. journald)."
+    )
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the appliance keeps what it must remember (stories, token).",
+    )
+    models_dir: Path = Field(
+        default=REPO_MODELS_DIR,
+        description="Directory holding the model files listed in models/MANIFEST.",
+    )
+    camera: CameraSettings = Field(
+        default_factory=CameraSettings, description="Where frames come from."
+    )
+    vision: VisionSettings = Field(
+        default_factory=VisionSettings, description="Face detection and expression reading."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def config_file_in_use(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
+    """pydantic-settings ignores MOODTALE_ variables naming no top-level field
+    (it does catch unknown nested ones): catch those too."""
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    unknown = []
+    for key in environ:
+        if key.upper().startswith(ENV_PREFIX):
+            head = key[len(ENV_PREFIX) :].split("__", 1)[0].upper()
+            if head not in known:
+                unknown.append(key)
+    return sorted(unknown)
+
+
+def _env_name(loc: tuple[str | int, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def _explain(exc: ValidationError, environ: Mapping[str, str], config_file: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(part) for part in loc)
+        env_name = _env_name(loc)
+        origin = (
+            f"from {env_name}"
+            if env_name in {k.upper() for k in environ}
+            else f"from {config_file}"
+            if config_file
+            else "default"
+        )
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {key!r} ({origin}): there is no such setting")
+            continue
+        value = error.get("input")
+        shown = "" if isinstance(value, dict) else f", got {value!r}"
+        message = error["msg"][0].lower() + error["msg"][1:]
+        lines.append(f"setting {key!r} is invalid ({origin}): {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """The effective settings, or a ``ConfigError`` whose lines each name a key and its problem."""
+    environ = os.environ
+    config_file = config_file_in_use(config, environ)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        try:
+            with config_file.open("rb") as f:
+                tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"config file {config_file} cannot be read: {exc}") from exc
+    unknown = _unknown_env_keys(environ)
+    if unknown:
+        raise ConfigError(
+            "\n".join(
+                f"unknown setting {key} in the environment: there is no such setting"
+                for key in unknown
+            )
+        )
+    token = _config_file.set(config_file)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, environ, config_file)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return '"********"' if value.get_secret_value() else '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _toml_lines(model: BaseModel, table: str) -> Iterator[str]:
+    nested = []
+    if table:
+        yield f"\n[{table}]"
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            nested.append((name, value))
+            continue
+        if field.description:
+            yield f"# {field.description}"
+        if value is None:
+            yield f"# {name} ="
+        else:
+            yield f"{name} = {_toml_value(value)}"
+    for name, value in nested:
+        yield from _toml_lines(value, f"{table}.{name}" if table else name)
+
+
+def settings_as_toml(settings: BaseModel) -> str:
+    """The settings as a commented TOML file (secrets masked): what ``moodtale config``
+    prints, and a valid config file to start from."""
+    return "\n".join(_toml_lines(settings, "")) + "\n"
