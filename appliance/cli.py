@@ -13,6 +13,7 @@ from pathlib import Path
 
 from appliance.model_files import ModelFileError, ModelState, load_manifest
 from appliance.settings import ConfigError, Settings, load_settings, settings_as_toml
+from appliance.vision.litert import LiteRTUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(settings.log_level)
     try:
         return COMMANDS[args.command](settings, args)
-    except ModelFileError as exc:
+    except (ModelFileError, LiteRTUnavailableError) as exc:
         print(f"moodtale: {exc}", file=sys.stderr)
         return EXIT_SETUP
