@@ -23,8 +23,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from appliance.azure_openai.settings import AzureSettings
 from appliance.camera.settings import CameraSettings
 from appliance.model_files.manifest import REPO_MODELS_DIR
+from appliance.story.settings import StorySettings
 from appliance.vision.settings import VisionSettings
 
 ENV_PREFIX = "MOODTALE_"
@@ -70,6 +72,12 @@ class Settings(BaseSettings):
     )
     vision: VisionSettings = Field(
         default_factory=VisionSettings, description="Face detection and expression reading."
+    )
+    story: StorySettings = Field(
+        default_factory=StorySettings, description="The story and the local story model."
+    )
+    azure: AzureSettings = Field(
+        default_factory=AzureSettings, description="Azure OpenAI, the fallback (optional)."
     )
 
     @classmethod

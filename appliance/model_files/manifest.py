@@ -11,6 +11,12 @@ from typing import Any
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MANIFEST_PATH = REPO_MODELS_DIR / "MANIFEST"
+LOCAL_MANIFEST = "MANIFEST.local"
+"""Models the user added (``moodtale models add``), kept in the models directory."""
+
+# Verified files, by (path, size, mtime): a 500 MB model is hashed once per process,
+# not on every load. A file rewritten in place gets a new mtime and is hashed again.
+_verified: dict[tuple[str, int, int], str] = {}
 
 
 class ModelFileError(RuntimeError):
@@ -56,9 +62,11 @@ class ModelEntry:
     kind: str
     licence: str
     description: str
-    sources: tuple[PackageMember, ...]
+    sources: tuple[PackageMember, ...] = ()
     """The file is these members joined in order (one member for most models)."""
     licence_file: str | None = None
+    url: str | None = None
+    """Where a user-added model was downloaded from (``moodtale models add --url``)."""
 
     def path_in(self, models_dir: Path) -> Path:
         return models_dir / self.file
@@ -67,8 +75,14 @@ class ModelEntry:
         path = self.path_in(models_dir)
         if not path.is_file():
             return ModelState.MISSING
-        if path.stat().st_size != self.size or sha256_of(path) != self.sha256:
+        stat = path.stat()
+        if stat.st_size != self.size:
             return ModelState.CORRUPT
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        digest = _verified.get(key) or sha256_of(path)
+        if digest != self.sha256:
+            return ModelState.CORRUPT
+        _verified[key] = digest
         return ModelState.OK
 
     def require(self, models_dir: Path) -> Path:
@@ -108,17 +122,24 @@ class Manifest:
         return len(self.entries)
 
 
-def _entry(raw: dict[str, Any]) -> ModelEntry:
+def _entry(raw: dict[str, Any], origin: Path) -> ModelEntry:
     try:
-        sources = tuple(PackageMember(**source) for source in raw.pop("sources"))
+        sources = tuple(PackageMember(**source) for source in raw.pop("sources", []))
         return ModelEntry(sources=sources, **raw)
     except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"bad model entry {raw.get('name', '?')!r} in the manifest: {exc}"
-        ) from exc
+        raise ValueError(f"bad model entry {raw.get('name', '?')!r} in {origin}: {exc}") from exc
 
 
-def load_manifest(path: Path = MANIFEST_PATH) -> Manifest:
+def _entries(path: Path) -> list[ModelEntry]:
     with path.open("rb") as f:
         data = tomllib.load(f)
-    return Manifest([_entry(dict(raw)) for raw in data.get("model", [])])
+    return [_entry(dict(raw), path) for raw in data.get("model", [])]
+
+
+def load_manifest(path: Path = MANIFEST_PATH, models_dir: Path | None = None) -> Manifest:
+    """The shipped manifest, plus the models the user added in ``models_dir``."""
+    entries = _entries(path)
+    if models_dir is not None and (models_dir / LOCAL_MANIFEST).is_file():
+        shipped = {entry.name for entry in entries}
+        entries += [e for e in _entries(models_dir / LOCAL_MANIFEST) if e.name not in shipped]
+    return Manifest(entries)

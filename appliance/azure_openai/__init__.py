@@ -1,0 +1,1 @@
+"""Azure OpenAI: the fallback for the story and, when the user allows it, for expressions."""

@@ -1,0 +1,82 @@
+"""Azure OpenAI settings. The key is a secret: from settings, a file, or a systemd credential."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+CREDENTIAL_NAME = "azure-openai-key"
+
+
+class AzureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = Field(
+        default=None,
+        description="Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com. "
+        "Unset: no Azure fallback.",
+    )
+    deployment: str | None = Field(
+        default=None, description="Chat deployment used when the local story model fails."
+    )
+    api_version: str = Field(default="2024-10-21", description="Azure OpenAI API version.")
+    api_key: SecretStr | None = Field(default=None, description="API key (a secret; never logged).")
+    api_key_file: Path | None = Field(
+        default=None,
+        description="File holding the API key. Unset: the systemd credential "
+        f"'{CREDENTIAL_NAME}' ($CREDENTIALS_DIRECTORY) when present.",
+    )
+    timeout_s: float = Field(
+        default=15.0, gt=0, le=300, description="Timeout of each call and each streamed read."
+    )
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Retries of a failed call (5xx, connection), backing off.",
+    )
+    max_retry_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="A 429 asking to wait longer than this is not waited for in the call: "
+        "the fallback reports 'busy' and is not called again until then.",
+    )
+    circuit_failures: int = Field(
+        default=3, ge=1, le=100, description="Consecutive failures that open the circuit breaker."
+    )
+    circuit_open_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How long an open circuit refuses calls."
+    )
+    vision_fallback: bool = Field(
+        default=False,
+        description="Send downscaled face crops to Azure when the local expression model is "
+        "missing or failing. Off unless you turn it on: frames otherwise never leave the device.",
+    )
+    vision_deployment: str | None = Field(
+        default=None,
+        description="Vision-capable chat deployment for expressions (unset: the chat deployment).",
+    )
+    vision_max_per_minute: int = Field(
+        default=20, ge=1, le=600, description="At most this many Azure expression calls a minute."
+    )
+
+    def resolved_key(self) -> str | None:
+        if self.api_key is not None and self.api_key.get_secret_value():
+            return self.api_key.get_secret_value()
+        path = self.api_key_file
+        if path is None and os.environ.get("CREDENTIALS_DIRECTORY"):
+            candidate = Path(os.environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+            path = candidate if candidate.is_file() else None
+        if path is None:
+            return None
+        try:
+            return path.read_text().strip() or None
+        except OSError:
+            return None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.endpoint and self.deployment and self.resolved_key())

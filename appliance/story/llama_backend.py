@@ -1,0 +1,299 @@
+"""The local story model: llama.cpp through llama-cpp-python, owned by one thread.
+
+llama.cpp objects are not thread-safe, so the model lives in a single-worker executor:
+loading, tokenizing and generating all run there, one at a time. Callers stream tokens
+back through a queue and can cancel between two tokens.
+
+The prompt of each turn extends the previous one (same system text, every earlier
+reply appended verbatim), and llama-cpp-python reuses the longest common token prefix
+of its KV cache: only the new instruction is evaluated before the first token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.model_files import Manifest, ModelFileError, load_manifest
+from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
+from appliance.story.no_repeat import NoRepeatNGrams
+
+log = logging.getLogger(__name__)
+
+# Chat markers of the model families we ship and the common ones; generation stops
+# at any of them (the guards strip whatever slips through).
+CHAT_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>")
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+class LlamaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        min_length=1,
+        description="Story model: a name from models/MANIFEST (or added with "
+        "'moodtale models add'), or the path of a .gguf file.",
+    )
+    n_ctx: int = Field(
+        default=2048, ge=256, le=32768, description="Context window in tokens (prompt + reply)."
+    )
+    threads: int = Field(
+        default=0, ge=0, le=64, description="CPU threads for generation (0: one per core)."
+    )
+    batch: int = Field(default=256, ge=16, le=4096, description="Prompt evaluation batch size.")
+    temperature: float = Field(default=0.8, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling threshold.")
+    min_p: float = Field(default=0.05, ge=0, lt=1, description="Minimum token probability.")
+    repeat_penalty: float = Field(
+        default=1.1, ge=1, le=2, description="Penalty on recently used tokens."
+    )
+    no_repeat_ngram: int = Field(
+        default=6,
+        ge=0,
+        le=32,
+        description="Forbid copying any run of this many tokens from the story so far (0: off).",
+    )
+    seed: int = Field(default=-1, ge=-1, description="Sampling seed (-1: a new one every turn).")
+    max_tokens: int = Field(
+        default=120, ge=16, le=1024, description="Most tokens one turn may generate."
+    )
+    first_token_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="A turn whose first token takes longer counts as a failure of the model.",
+    )
+    token_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="Most time allowed between two tokens."
+    )
+
+
+_DONE = object()
+
+
+class LlamaBackend:
+    """``kind`` local; ``ready`` once the model is loaded; ``error`` says why it is not."""
+
+    kind: Literal["local"] = "local"
+
+    def __init__(
+        self, settings: LlamaSettings, models_dir: Path, manifest: Manifest | None = None
+    ) -> None:
+        self.settings = settings
+        self.models_dir = models_dir
+        self._manifest = manifest
+        self.name = f"local {settings.model}"
+        self.model_path: Path | None = None
+        self.error: str | None = None
+        self.load_s = 0.0
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None
+
+    def resolve_model_path(self) -> Path:
+        """The verified model file: a manifest name is checked against its sha256."""
+        wanted = self.settings.model
+        manifest = self._manifest or load_manifest(models_dir=self.models_dir)
+        if wanted in manifest.entries:
+            return manifest[wanted].require(self.models_dir)
+        path = Path(wanted).expanduser()
+        if path.suffix == ".gguf" or os.sep in wanted:
+            if not path.is_file():
+                raise ModelFileError(wanted, path, "is missing")
+            return path
+        raise ModelFileError(
+            wanted, self.models_dir, "is not in models/MANIFEST (nor a path to a .gguf file)"
+        )
+
+    def load(self) -> None:
+        """Load (or reload) the model in the owner thread; raises ``BackendError``."""
+        self._executor.submit(self._load).result()
+
+    def _load(self) -> None:
+        self._llm = None
+        started = time.perf_counter()
+        try:
+            path = self.resolve_model_path()
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            threads = self.settings.threads or os.cpu_count() or 1
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=self.settings.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=self.settings.batch,
+                seed=max(self.settings.seed, 0),
+                verbose=False,
+            )
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ValueError("the model has no chat template (not an instruction model?)")
+            eos, bos = llm.token_eos(), llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+        except ModelFileError as exc:
+            self.error = str(exc)
+            raise BackendError(self.name, str(exc), broken=True) from exc
+        except ImportError as exc:
+            self.error = f"llama-cpp-python is not installed ({exc})"
+            raise BackendError(self.name, self.error, broken=True) from exc
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.error = f"could not load {self.settings.model}: {exc}"
+            raise BackendError(self.name, self.error, broken=True) from exc
+        self._llm = llm
+        self.model_path = path
+        self.error = None
+        self.load_s = time.perf_counter() - started
+        log.info("story model %s loaded in %.2f s (%d threads)", path.name, self.load_s, threads)
+
+    def close(self) -> None:
+        self._executor.submit(self._unload)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _unload(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+    # -- prompts -----------------------------------------------------------------------
+
+    def _prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
+        prompt = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        ).prompt
+        # add_bos=False: the template itself says whether a BOS token starts the prompt.
+        tokens: list[int] = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        if not self.ready:
+            raise BackendError(self.name, self.error or "not loaded", broken=True)
+        future: Future[list[int]] = self._executor.submit(self._prompt_tokens, messages)
+        return len(future.result())
+
+    # -- generation --------------------------------------------------------------------
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        if not self.ready:
+            raise BackendError(self.name, self.error or "not loaded", broken=True)
+        pieces: queue.Queue[object] = queue.Queue()
+        abandoned = threading.Event()
+        job = self._executor.submit(self._generate, request, cancel, abandoned, pieces, stats)
+        timeout = self.settings.first_token_timeout_s
+        try:
+            while True:
+                try:
+                    item = pieces.get(timeout=timeout)
+                except queue.Empty:
+                    raise BackendError(
+                        self.name, f"no token for {timeout:.0f} s", broken=True
+                    ) from None
+                if item is _DONE:
+                    return
+                if isinstance(item, BackendError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise BackendError(self.name, f"generation failed: {item!r}") from item
+                assert isinstance(item, str)
+                timeout = self.settings.token_timeout_s
+                yield item
+        finally:
+            abandoned.set()
+            # The owner stops within a token: wait, so that ``stats`` are complete.
+            with contextlib.suppress(Exception):
+                job.result(timeout=self.settings.token_timeout_s)
+
+    def _generate(
+        self,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        abandoned: threading.Event,
+        pieces: queue.Queue[object],
+        stats: GenerationStats,
+    ) -> None:
+        try:
+            if self._llm is None:
+                raise BackendError(self.name, self.error or "not loaded", broken=True)
+            started = time.perf_counter()
+            tokens = self._prompt_tokens(request.messages)
+            stats.prompt_tokens = len(tokens)
+            if len(tokens) + request.max_tokens > self.settings.n_ctx:
+                raise BackendError(
+                    self.name,
+                    f"prompt of {len(tokens)} tokens + {request.max_tokens} to generate "
+                    f"exceeds n_ctx {self.settings.n_ctx}",
+                )
+            cached = 0
+            for have, want in zip(self._llm.input_ids[: self._llm.n_tokens], tokens, strict=False):
+                if have != want:
+                    break
+                cached += 1
+            seed = request.seed
+            if seed is None:
+                seed = self.settings.seed if self.settings.seed >= 0 else None
+            processors = None
+            if request.avoid_repeating and self.settings.no_repeat_ngram:
+                from llama_cpp import LogitsProcessorList
+
+                story = [
+                    self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+                    for text in request.avoid_repeating
+                ]
+                no_repeat = NoRepeatNGrams(story, self.settings.no_repeat_ngram, len(tokens))
+                processors = LogitsProcessorList([no_repeat])
+            chunks = self._llm.create_completion(
+                tokens,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=self.settings.top_p,
+                min_p=self.settings.min_p,
+                repeat_penalty=self.settings.repeat_penalty,
+                seed=seed if seed is not None else int.from_bytes(os.urandom(4), "little"),
+                stop=list(CHAT_STOPS + request.stop),
+                stream=True,
+                logits_processor=processors,
+            )
+            stats.extra["cached_prompt_tokens"] = float(cached)
+            try:
+                for chunk in chunks:
+                    if cancel.is_set() or abandoned.is_set():
+                        break
+                    text = chunk["choices"][0]["text"]
+                    if not text:
+                        continue
+                    if stats.ttft_s == 0.0:
+                        stats.ttft_s = time.perf_counter() - started
+                    pieces.put(text)
+            finally:
+                chunks.close()
+            stats.completion_tokens = max(0, self._llm.n_tokens - len(tokens) + 1)
+            stats.duration_s = time.perf_counter() - started
+            pieces.put(_DONE)
+        except BaseException as exc:  # the owner thread must survive anything a request does
+            pieces.put(exc)

@@ -1,0 +1,298 @@
+"""The storyteller: one turn at a time, each answering the reader's mood.
+
+``next_turn`` builds the prompt (folding old turns when the window would overflow),
+streams the model's reply through the guards, emits events as whole sentences pass,
+and writes the finished turn in one transaction. Nothing of a turn that did not finish
+is ever stored; after a restart the story resumes from its last finished turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from appliance.events import Mood, StoryEvent
+from appliance.story.context import ContextTurn, RollingContext
+from appliance.story.guards import TurnAssembler
+from appliance.story.llm import (
+    BackendError,
+    GenerationRequest,
+    GenerationStats,
+    NoBackendError,
+    StoryLLM,
+)
+from appliance.story.prompts import Instruction, instruction_for, story_rules
+from appliance.story.settings import StorySettings
+from appliance.story.store import StoryRecord, StoryStore, TurnRecord
+
+log = logging.getLogger(__name__)
+
+WORD_PIECE = re.compile(r"\S+\s*")
+
+
+class StoryPausedError(RuntimeError):
+    """No story model can serve now; ``retry_after`` seconds until one may."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class TurnControl:
+    """Set ``cut`` to end the turn at the next sentence end; ``abort`` to drop it."""
+
+    cut: threading.Event = field(default_factory=threading.Event)
+    abort: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedTurn:
+    record: TurnRecord
+    ttft_s: float
+    first_sentence_s: float
+    tokens_per_s: float
+    cached_prompt_tokens: int
+    prompt_tokens: int
+
+
+def mood_dict(mood: Mood | None) -> dict[str, object]:
+    if mood is None:
+        return {}
+    data = asdict(mood)
+    data["emotions"] = mood.emotions.as_dict()
+    return data
+
+
+class Storyteller:
+    def __init__(
+        self,
+        settings: StorySettings,
+        llm: StoryLLM,
+        store: StoryStore,
+        *,
+        n_ctx: int,
+        emit: Callable[[StoryEvent], None] = lambda event: None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.store = store
+        self.emit = emit
+        self.n_ctx = n_ctx
+        self.guard_counts: Counter[str] = Counter()
+        self.calm_turns = 0
+        self.resuming = False
+        story = store.current_story()
+        self.story: StoryRecord = story or store.new_story(
+            settings.premise, settings.genre, settings.audience
+        )
+        self.context = self._load_context(self.story)
+        self.resuming = bool(self.context.turns)
+
+    def _load_context(self, story: StoryRecord) -> RollingContext:
+        turns = [ContextTurn(t.instruction, t.text) for t in self.store.turns(story.id)]
+        return RollingContext(
+            self.settings, self.n_ctx, story.summary, turns, folded_upto=story.folded_upto
+        )
+
+    @property
+    def turn_count(self) -> int:
+        return len(self.context.turns)
+
+    def new_story(self) -> StoryRecord:
+        self.story = self.store.new_story(
+            self.settings.premise, self.settings.genre, self.settings.audience
+        )
+        self.context = self._load_context(self.story)
+        self.calm_turns = 0
+        self.resuming = False
+        self._status("new story", story=str(self.story.id))
+        return self.story
+
+    def _status(self, message: str, **extra: str) -> None:
+        self.emit(
+            StoryEvent(
+                kind="status",
+                t=time.monotonic(),
+                status={"message": message, "backend": self.llm.name, **extra},
+            )
+        )
+
+    def _save_summary(self, summary: str, folded_upto: int) -> None:
+        self.store.save_summary(self.story.id, summary, folded_upto)
+
+    def next_turn(
+        self, mood: Mood | None, control: TurnControl | None = None
+    ) -> FinishedTurn | None:
+        """Generate, guard, emit and store one turn; None when it was aborted or failed.
+
+        Raises ``StoryPausedError`` when no story model can serve.
+        """
+        control = control or TurnControl()
+        instruction = instruction_for(
+            mood,
+            self.settings,
+            first_turn=not self.context.turns,
+            calm_turns=self.calm_turns,
+            resuming=self.resuming,
+        )
+        max_tokens = self.settings.llama.max_tokens
+        idx = len(self.context.turns)
+        try:
+            if self.context.make_room(self.llm, instruction.text, max_tokens, self._save_summary):
+                self._status("older turns folded into the summary")
+        except BackendError as exc:
+            raise StoryPausedError(str(exc), exc.retry_after) from exc
+        started = time.monotonic()
+        self.emit(StoryEvent(kind="turn_started", t=started, turn_id=idx, mood=mood))
+        result = self._generate(idx, instruction, mood, control, started)
+        if result is None:
+            return None
+        assembler, stats, attempts, first_sentence_s = result
+        record = TurnRecord(
+            idx=idx,
+            text=assembler.text,
+            instruction=instruction.text,
+            mood_label=instruction.label,
+            mood=mood_dict(mood),
+            backend=self.llm.name,
+            ttft_ms=stats.ttft_s * 1000,
+            duration_ms=(time.monotonic() - started) * 1000,
+            tokens=stats.completion_tokens,
+            attempts=attempts,
+        )
+        self.store.append_turn(self.story.id, record)
+        self.context.add(ContextTurn(instruction.text, assembler.text))
+        self.resuming = False
+        self.calm_turns = self.calm_turns + 1 if instruction.label == "neutral" else 0
+        self.emit(
+            StoryEvent(
+                kind="turn_finished", t=time.monotonic(), turn_id=idx, text=record.text, mood=mood
+            )
+        )
+        return FinishedTurn(
+            record=record,
+            ttft_s=stats.ttft_s,
+            first_sentence_s=first_sentence_s,
+            tokens_per_s=stats.tokens_per_s,
+            cached_prompt_tokens=int(stats.extra.get("cached_prompt_tokens", 0)),
+            prompt_tokens=stats.prompt_tokens,
+        )
+
+    def _request(self, instruction: Instruction, attempt: int) -> GenerationRequest:
+        llama = self.settings.llama
+        seed = None if llama.seed < 0 else llama.seed + attempt * 7919
+        temperature = llama.temperature
+        if attempt > 0 and temperature < 0.5:
+            # A greedy retry would write the same rejected text again.
+            temperature = 0.7
+        return GenerationRequest(
+            messages=self.context.messages(instruction.text),
+            max_tokens=llama.max_tokens,
+            temperature=temperature,
+            seed=seed,
+            avoid_repeating=(self.context.summary, *(t.text for t in self.context.recent)),
+        )
+
+    def _generate(
+        self,
+        idx: int,
+        instruction: Instruction,
+        mood: Mood | None,
+        control: TurnControl,
+        started: float,
+    ) -> tuple[TurnAssembler, GenerationStats, int, float] | None:
+        """The attempt loop: a turn with no good first sentence is tried again."""
+        reasons: Counter[str] = Counter()
+        backend_error: BackendError | None = None
+        for attempt in range(self.settings.attempts):
+            if control.abort.is_set():
+                break
+            assembler, stats, first_sentence_s, backend_error = self._attempt(
+                idx, instruction, attempt, control, started
+            )
+            self.guard_counts.update(assembler.reasons)
+            reasons.update(assembler.reasons)
+            if control.abort.is_set():
+                break
+            if assembler.accepted:
+                return assembler, stats, attempt + 1, first_sentence_s
+            if isinstance(backend_error, NoBackendError):
+                break
+            log.info(
+                "turn %d attempt %d rejected (%s): %r",
+                idx,
+                attempt + 1,
+                assembler.rejected,
+                assembler.last_rejected_sentence,
+            )
+        if control.abort.is_set():
+            self._status("turn abandoned")
+            return None
+        if backend_error is not None and not reasons:
+            raise StoryPausedError(str(backend_error), backend_error.retry_after)
+        why = ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common())
+        self._status(f"turn given up after {self.settings.attempts} tries ({why or 'no text'})")
+        return None
+
+    def _attempt(
+        self,
+        idx: int,
+        instruction: Instruction,
+        attempt: int,
+        control: TurnControl,
+        started: float,
+    ) -> tuple[TurnAssembler, GenerationStats, float, BackendError | None]:
+        """One try at the turn: stream, guard and release sentences as they pass."""
+        request = self._request(instruction, attempt)
+        # What the model must not parrot: its rules and instructions (not the premise
+        # or the summary, which it may well retell).
+        instructions = tuple(m.content for m in request.messages if m.role == "user")
+        assembler = TurnAssembler(
+            prompt_texts=(story_rules(self.settings), *instructions),
+            target_sentences=self.settings.sentences_per_turn,
+            story_texts=tuple(turn.text for turn in self.context.recent),
+        )
+        stats = GenerationStats()
+        cancel = threading.Event()
+        first_sentence_s = 0.0
+        try:
+            stream = self.llm.stream(request, cancel, stats)
+            finished = True
+            for piece in stream:
+                released = assembler.feed(piece)
+                if released and not first_sentence_s:
+                    first_sentence_s = time.monotonic() - started
+                self._emit_sentences(idx, released)
+                if control.abort.is_set() or assembler.done:
+                    finished = False
+                    break
+                if control.cut.is_set() and assembler.accepted:
+                    finished = False
+                    break
+            if finished:
+                released = assembler.finish()
+                if released and not first_sentence_s:
+                    first_sentence_s = time.monotonic() - started
+                self._emit_sentences(idx, released)
+        except BackendError as exc:
+            self._status(f"story model failed: {exc.problem}")
+            log.warning("%s", exc)
+            return assembler, stats, first_sentence_s, exc
+        finally:
+            cancel.set()
+        return assembler, stats, first_sentence_s, None
+
+    def _emit_sentences(self, idx: int, sentences: list[str]) -> None:
+        for sentence in sentences:
+            # Word by word, so a page can show the turn appearing as it is written; the
+            # sentence itself follows for the narrator.
+            # Every piece carries its trailing space: joined, the pieces are the turn's text.
+            for piece in WORD_PIECE.findall(sentence + " "):
+                self.emit(StoryEvent(kind="token", t=time.monotonic(), turn_id=idx, text=piece))
+            self.emit(StoryEvent(kind="sentence", t=time.monotonic(), turn_id=idx, text=sentence))
