@@ -27,11 +27,14 @@ def moodtale(
     )
 
 
-def start_moodtale(*args: str | Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_moodtale(
+    *args: str | Path, env: dict[str, str], stderr: int = subprocess.STDOUT
+) -> subprocess.Popen[str]:
+    """Started in the background, stdout piped (stderr merged into it unless told)."""
     return subprocess.Popen(
         [sys.executable, "-m", "appliance", *map(str, args)],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
     )

@@ -128,13 +128,23 @@ class StoryBackends:
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
         backend = self.current()
+        failed = False
         try:
             yield from backend.stream(request, cancel, stats)
         except BackendError as exc:
+            failed = True
             self._failed(backend, exc)
+            if backend is self.azure and not self._local_usable():
+                # Nothing else to turn to: say why neither can serve.
+                local = self.local_problem or "no local model"
+                raise NoBackendError(
+                    "story", f"{local}; {exc.problem}", retry_after=exc.retry_after
+                ) from exc
             raise
-        if backend is self.local and request.purpose == "turn" and not cancel.is_set():
-            self._check_speed(stats)
+        finally:
+            # Also when the caller stops reading early (the usual end of a turn).
+            if not failed and backend is self.local and request.purpose == "turn":
+                self._check_speed(stats)
 
     # -- failure and recovery -------------------------------------------------------------
 
@@ -143,8 +153,12 @@ class StoryBackends:
             self.set_local_aside(exc.problem)
 
     def set_local_aside(self, problem: str) -> None:
+        repeated = problem == self.local_problem
         self.local_problem = problem
         self._local_set_aside_until = self._clock() + self.settings.retry_local_after_s
+        if repeated:  # still the same trouble: no need to say it again every retry
+            log.debug("local story model still unavailable: %s", problem)
+            return
         log.warning("local story model set aside: %s", problem)
         self.on_status({"message": f"local story model unavailable: {problem}", **self.status()})
 

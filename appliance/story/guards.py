@@ -93,6 +93,21 @@ def cut_at_marker(text: str) -> tuple[str, bool]:
     return text[:cut], cut < len(text)
 
 
+def held_back(text: str) -> int:
+    """How many characters at the end of ``text`` could be the start of a chat marker or
+    of a role line ("\nUser:"): they wait for the next piece."""
+    hold = 0
+    for marker in CHAT_MARKERS:
+        for k in range(min(len(marker) - 1, len(text)), 0, -1):
+            if text.endswith(marker[:k]):
+                hold = max(hold, k)
+                break
+    newline = text.rfind("\n")
+    if newline != -1 and len(text) - newline <= 24:
+        hold = max(hold, len(text) - newline)
+    return hold
+
+
 class SentenceSplitter:
     """Turns a stream of text pieces into complete sentences.
 
@@ -127,6 +142,16 @@ class SentenceSplitter:
         if rest and re.search(r"[.!?…][\"'”’)\]]*$", rest):
             return rest, ""
         return None, rest
+
+
+def close_quotes(sentence: str) -> str:
+    """A sentence that opens a quotation and ends without closing it gets the closing mark
+    (small models often drop it); the text is otherwise untouched."""
+    if sentence.count('"') % 2 == 1:
+        return sentence + '"'
+    if sentence.count("“") > sentence.count("”"):
+        return sentence + "”"
+    return sentence
 
 
 def garbage_reason(sentence: str) -> str | None:
@@ -194,6 +219,8 @@ class TurnAssembler:
     last_rejected_sentence: str = ""
     done: bool = False
     _splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
+    _raw: str = ""
+    _pushed: int = 0
     _prompt_grams: set[tuple[str, ...]] = field(default_factory=set)
     _story_grams: set[tuple[str, ...]] = field(default_factory=set)
 
@@ -207,8 +234,13 @@ class TurnAssembler:
         """Newly released sentences (possibly none)."""
         if self.done:
             return []
-        piece, marker = cut_at_marker(piece)
-        released = self._judge_all(self._splitter.push(piece))
+        # Markers are looked for in the whole reply (a marker can arrive split over
+        # pieces), and text that may be the start of one is held back until it is not.
+        self._raw += piece
+        clean, marker = cut_at_marker(self._raw)
+        safe = clean if marker else clean[: len(clean) - held_back(clean)]
+        released = self._judge_all(self._splitter.push(safe[self._pushed :]))
+        self._pushed = max(self._pushed, len(safe))
         if marker and not self.done:
             self.reasons["marker"] += 1
             released += self._finish_sentences()
@@ -219,7 +251,11 @@ class TurnAssembler:
         """The stream has ended: judge a last sentence; the fragment is dropped."""
         if self.done:
             return []
-        released = self._finish_sentences()
+        clean, _marker = cut_at_marker(self._raw)
+        released = self._judge_all(self._splitter.push(clean[self._pushed :]))
+        self._pushed = len(clean)
+        if not self.done:
+            released += self._finish_sentences()
         self.done = True
         return released
 
@@ -239,8 +275,9 @@ class TurnAssembler:
                 break
             reason = self.judge(sentence)
             if reason is None:
-                self.accepted.append(sentence)
-                released.append(sentence)
+                whole = close_quotes(sentence)
+                self.accepted.append(whole)
+                released.append(whole)
                 if len(self.accepted) >= self.target_sentences:
                     self.done = True
                 continue

@@ -17,10 +17,10 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,7 @@ class LlamaSettings(BaseModel):
 
 
 _DONE = object()
+T = TypeVar("T")
 
 
 class LlamaBackend:
@@ -188,6 +189,16 @@ class LlamaBackend:
         # add_bos=False: the template itself says whether a BOS token starts the prompt.
         tokens: list[int] = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         return tokens
+
+    def prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
+        """The prompt's tokens; call from the owner thread (inside ``call``)."""
+        return self._prompt_tokens(messages)
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(llama)`` in the owner thread and return its result."""
+        if not self.ready:
+            raise BackendError(self.name, self.error or "not loaded", broken=True)
+        return self._executor.submit(lambda: fn(self._llm)).result()
 
     def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
         if not self.ready:

@@ -184,7 +184,7 @@ class Storyteller:
             prompt_tokens=stats.prompt_tokens,
         )
 
-    def _request(self, instruction: Instruction, attempt: int) -> GenerationRequest:
+    def request_for(self, instruction: Instruction, attempt: int = 0) -> GenerationRequest:
         llama = self.settings.llama
         seed = None if llama.seed < 0 else llama.seed + attempt * 7919
         temperature = llama.temperature
@@ -249,7 +249,7 @@ class Storyteller:
         started: float,
     ) -> tuple[TurnAssembler, GenerationStats, float, BackendError | None]:
         """One try at the turn: stream, guard and release sentences as they pass."""
-        request = self._request(instruction, attempt)
+        request = self.request_for(instruction, attempt)
         # What the model must not parrot: its rules and instructions (not the premise
         # or the summary, which it may well retell).
         instructions = tuple(m.content for m in request.messages if m.role == "user")

@@ -1,0 +1,63 @@
+"""``moodtale bench perception|story``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from appliance.commands import EXIT_OK, Subparsers, size_arg, whole_number_arg
+from appliance.settings import Settings
+
+
+def register(commands: Subparsers) -> None:
+    bench = commands.add_parser("bench", help="measure performance")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    perception = benches.add_parser("perception", help="end-to-end perception on replayed frames")
+    perception.add_argument("--json", action="store_true", help="print one JSON object")
+    perception.add_argument("--frames", type=whole_number_arg(1), default=300, help="frames")
+    perception.add_argument("--faces", type=whole_number_arg(0), default=1, help="faces per frame")
+    perception.add_argument("--size", type=size_arg, default=(640, 480), help="frame size WxH")
+    perception.set_defaults(handler=bench_perception)
+    story = benches.add_parser("story", help="story model: load, first token, token rate")
+    story.add_argument("--json", action="store_true", help="print one JSON object")
+    story.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
+    story.add_argument("--turns", type=whole_number_arg(2), default=8, help="turns to tell")
+    story.set_defaults(handler=bench_story)
+
+
+def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.perception_bench import (
+        BenchOptions,
+        describe_perception_bench,
+        run_perception_bench,
+    )
+    from appliance.vision import build_perception
+
+    vision = settings.vision
+    if args.faces > vision.max_faces:
+        vision = vision.model_copy(update={"max_faces": args.faces})
+    perception = build_perception(vision, settings.models_dir)
+    width, height = args.size
+    options = BenchOptions(frames=args.frames, faces=args.faces, width=width, height=height)
+    result = run_perception_bench(perception, options)
+    result["detector"] = vision.detector
+    result["threads"] = vision.threads
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(describe_perception_bench(result, vision.detector, vision.threads))
+    return EXIT_OK
+
+
+def bench_story(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.story_bench import describe_story_bench, run_story_bench
+
+    story = settings.story
+    llama = story.llama.model_copy(
+        update={"seed": story.llama.seed if story.llama.seed >= 0 else 1234}
+        | ({"model": args.model} if args.model else {})
+    )
+    story = story.model_copy(update={"llama": llama, "backend": "local"})
+    result = run_story_bench(story, settings.models_dir, args.turns)
+    print(json.dumps(result) if args.json else describe_story_bench(result))
+    return EXIT_OK

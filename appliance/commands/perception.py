@@ -1,0 +1,49 @@
+"""``moodtale run`` and ``moodtale analyze``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from pathlib import Path
+
+from appliance.commands import EXIT_FAILED, EXIT_OK, Subparsers
+from appliance.settings import Settings
+
+
+def register(commands: Subparsers) -> None:
+    run = commands.add_parser(
+        "run", help="run perception live on the configured camera and print expressions"
+    )
+    run.set_defaults(handler=run_live)
+    analyze = commands.add_parser("analyze", help="faces and expressions in image files")
+    analyze.add_argument("--json", action="store_true", help="one JSON object per line per image")
+    analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
+    analyze.set_defaults(handler=analyze_images)
+
+
+def run_live(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.live_perception import run_live_perception, stop_on_signals
+    from appliance.vision import build_perception
+
+    perception = build_perception(settings.vision, settings.models_dir)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    return run_live_perception(settings, perception, stop, emit=lambda s: print(s, flush=True))
+
+
+def analyze_images(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.analyze import ImageAnalysis, analyze_image, describe, expand_paths
+    from appliance.vision import build_perception
+
+    perception = build_perception(settings.vision, settings.models_dir)
+    status = EXIT_OK
+    for seq, (path, known_error) in enumerate(expand_paths(args.paths)):
+        if known_error is not None:
+            result = ImageAnalysis(path=str(path), error=known_error)
+        else:
+            result = analyze_image(perception, path, seq)
+        if result.error:
+            status = EXIT_FAILED
+        print(json.dumps(result.as_json()) if args.json else describe(result), flush=True)
+    return status

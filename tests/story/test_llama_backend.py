@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
+from tests.story.conftest import smol_llama
+
+SYSTEM = ChatMessage("system", "You are a storyteller. Write short, gentle stories.")
+
+
+def request(*messages: ChatMessage, max_tokens: int = 40) -> GenerationRequest:
+    return GenerationRequest(
+        messages=(SYSTEM, *messages), max_tokens=max_tokens, temperature=0.0, seed=42
+    )
+
+
+def run(backend: LlamaBackend, req: GenerationRequest) -> tuple[list[str], GenerationStats]:
+    stats = GenerationStats()
+    pieces = list(backend.stream(req, threading.Event(), stats))
+    return pieces, stats
+
+
+def test_streams_pieces_with_timings(smollm: LlamaBackend) -> None:
+    pieces, stats = run(smollm, request(ChatMessage("user", "Tell me about a fox.")))
+    assert len(pieces) > 5
+    assert "".join(pieces).strip()
+    assert stats.prompt_tokens == smollm.count_tokens(
+        (SYSTEM, ChatMessage("user", "Tell me about a fox."))
+    )
+    assert 0 < stats.ttft_s <= stats.duration_s
+    assert stats.completion_tokens > 5
+    assert stats.tokens_per_s > 0
+
+
+def test_same_seed_same_text(smollm: LlamaBackend) -> None:
+    req = request(ChatMessage("user", "Tell me about a bear."))
+    first, _ = run(smollm, req)
+    second, _ = run(smollm, req)
+    assert "".join(first) == "".join(second)
+
+
+def test_cancel_stops_between_tokens_and_the_model_stays_usable(smollm: LlamaBackend) -> None:
+    cancel = threading.Event()
+    stats = GenerationStats()
+    pieces = []
+    for piece in smollm.stream(
+        request(ChatMessage("user", "Tell a long story."), max_tokens=200), cancel, stats
+    ):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+    assert 3 <= len(pieces) <= 4
+    after, _ = run(smollm, request(ChatMessage("user", "Tell me about an owl.")))
+    assert "".join(after).strip()
+
+
+def test_abandoning_the_stream_frees_the_model(smollm: LlamaBackend) -> None:
+    stream = smollm.stream(
+        request(ChatMessage("user", "Tell a long story."), max_tokens=200),
+        threading.Event(),
+        GenerationStats(),
+    )
+    next(stream)
+    del stream  # dropping the generator closes it, as a caller that stops reading does
+    started = time.monotonic()
+    after, _ = run(smollm, request(ChatMessage("user", "Tell me about a cat.")))
+    assert after
+    assert time.monotonic() - started < 10
+
+
+def test_the_next_turn_reuses_the_cached_prompt(smollm: LlamaBackend) -> None:
+    """Each turn's prompt extends the last: only the new part is evaluated."""
+    first_turn = (ChatMessage("user", "Begin a story about a fox."),)
+    pieces, first = run(smollm, request(*first_turn))
+    reply = ChatMessage("assistant", "".join(pieces).strip())
+    _, second = run(smollm, request(*first_turn, reply, ChatMessage("user", "Go on.")))
+    assert first.extra["cached_prompt_tokens"] < first.prompt_tokens
+    # Everything up to the reply was cached; only the reply's end and "Go on." are new.
+    assert second.extra["cached_prompt_tokens"] >= first.prompt_tokens
+    assert second.prompt_tokens - second.extra["cached_prompt_tokens"] < 30
+
+
+def test_a_prompt_beyond_the_window_is_refused(smollm: LlamaBackend) -> None:
+    huge = ChatMessage("user", "tell me a story " * 400)
+    with pytest.raises(BackendError, match="exceeds n_ctx"):
+        run(smollm, request(huge))
+
+
+def test_a_missing_model_says_how_to_fetch_it(tmp_path: Path) -> None:
+    backend = LlamaBackend(smol_llama(), tmp_path)
+    with pytest.raises(BackendError) as caught:
+        backend.load()
+    assert caught.value.broken
+    assert "moodtale models fetch smollm2-135m-instruct" in str(caught.value)
+    assert not backend.ready
+    backend.close()
+
+
+def test_a_corrupt_model_is_refused_before_loading(tmp_path: Path, models_dir: Path) -> None:
+    target = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    shutil.copy(models_dir / target.name, target)
+    with target.open("r+b") as f:
+        f.seek(5_000_000)
+        f.write(b"\x00" * 64)
+    backend = LlamaBackend(smol_llama(), tmp_path)
+    with pytest.raises(BackendError, match="corrupt"):
+        backend.load()
+    backend.close()
+
+
+def test_a_gguf_path_works_as_the_model(models_dir: Path) -> None:
+    backend = LlamaBackend(
+        smol_llama(model=str(models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf")), models_dir
+    )
+    backend.load()
+    assert backend.ready
+    backend.close()

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.commands.story import mood_for
+from appliance.events import StoryEvent
+from appliance.story.backends import StoryBackends
+from appliance.story.llama_backend import LlamaBackend
+from appliance.story.settings import StorySettings
+from appliance.story.store import StoryStore
+from appliance.story.storyteller import Storyteller, TurnControl
+from tests.story.conftest import smol_llama, smol_story
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoryStore]:
+    store = StoryStore(tmp_path / "stories.sqlite3")
+    yield store
+    store.close()
+
+
+def teller(
+    smollm: LlamaBackend, store: StoryStore, settings: StorySettings | None = None
+) -> tuple[Storyteller, list[StoryEvent]]:
+    events: list[StoryEvent] = []
+    settings = settings or smol_story()
+    backends = StoryBackends(settings, smollm, None)
+    return (
+        Storyteller(settings, backends, store, n_ctx=settings.llama.n_ctx, emit=events.append),
+        events,
+    )
+
+
+def test_a_turn_streams_whole_sentences_and_is_stored(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    storyteller, events = teller(smollm, store)
+    finished = storyteller.next_turn(mood_for("happy", None))
+    assert finished is not None
+    kinds = [e.kind for e in events if e.kind != "status"]
+    assert kinds[0] == "turn_started" and kinds[-1] == "turn_finished"
+    assert {"token", "sentence"} <= set(kinds)
+    tokens = "".join(e.text for e in events if e.kind == "token").strip()
+    sentences = [e.text for e in events if e.kind == "sentence"]
+    assert tokens == " ".join(sentences) == finished.record.text
+    assert all(s.rstrip("\"'”’)").endswith((".", "!", "?", "…")) for s in sentences)
+    assert 1 <= len(sentences) <= storyteller.settings.sentences_per_turn
+    (stored,) = store.turns(storyteller.story.id)
+    assert stored.text == finished.record.text
+    assert stored.mood_label == "happy"
+    assert stored.backend == "local smollm2-135m-instruct"
+    assert stored.ttft_ms > 0 and stored.tokens > 0
+
+
+def test_the_mood_changes_the_instruction(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, _ = teller(smollm, store)
+    storyteller.next_turn(mood_for("happy", None))
+    storyteller.next_turn(mood_for("sad", "happy"))
+    storyteller.next_turn(mood_for("away", "sad"))
+    happy, sad, away = store.turns(storyteller.story.id)
+    assert "keep the joy going" in happy.instruction
+    assert sad.instruction.startswith("Their mood just changed.")
+    assert "comfort or hope" in sad.instruction
+    assert "twist" in away.instruction and away.mood_label == "away"
+
+
+def test_cut_ends_the_turn_at_the_next_sentence(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, events = teller(smollm, store)
+    control = TurnControl()
+    control.cut.set()
+    finished = storyteller.next_turn(mood_for("happy", None), control)
+    assert finished is not None
+    assert len([e for e in events if e.kind == "sentence"]) == 1
+
+
+def test_abort_keeps_nothing(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, events = teller(smollm, store)
+    control = TurnControl()
+    control.abort.set()
+    assert storyteller.next_turn(mood_for("happy", None), control) is None
+    assert store.turns(storyteller.story.id) == []
+    assert not any(e.kind == "turn_finished" for e in events)
+
+
+def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path) -> None:
+    path = tmp_path / "stories.sqlite3"
+    store = StoryStore(path)
+    first, _ = teller(smollm, store)
+    first.next_turn(mood_for("happy", None))
+    first.next_turn(mood_for("happy", "happy"))
+    story_id = first.story.id
+    store.close()
+    reopened = StoryStore(path)
+    second, _ = teller(smollm, reopened)
+    assert second.story.id == story_id
+    assert second.turn_count == 2
+    finished = second.next_turn(mood_for("happy", None))
+    assert finished is not None and finished.record.idx == 2
+    assert "recall in one line" in finished.record.instruction
+    reopened.close()
+
+
+def test_a_new_story_starts_over(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, _ = teller(smollm, store)
+    storyteller.next_turn(mood_for("happy", None))
+    old = storyteller.story.id
+    storyteller.new_story()
+    assert storyteller.story.id != old and storyteller.turn_count == 0
+    finished = storyteller.next_turn(mood_for("happy", None))
+    assert finished is not None and finished.record.idx == 0
+    assert finished.record.instruction.startswith("Begin the story.")
+
+
+def test_sixty_turns_never_overflow_the_window(smollm: LlamaBackend, store: StoryStore) -> None:
+    """The prompt stays within n_ctx with room for the reply, folding old turns in large
+    steps, and the summary stays short."""
+    settings = smol_story(llama=smol_llama(n_ctx=1024), keep_recent_turns=4, summary_max_words=50)
+    storyteller, events = teller(smollm, store, settings)
+    moods = ["happy", "sad", "fear", "surprise", "neutral", "angry", "away"]
+    prompt_sizes = []
+    folds_seen = 0
+    turns_made = 0
+    for n in range(60):
+        before = storyteller.context.folded_upto
+        finished = storyteller.next_turn(mood_for(moods[n % 7], moods[(n - 1) % 7]))
+        if storyteller.context.folded_upto != before:
+            folds_seen += 1
+            # One large step: everything but the kept turns went at once.
+            assert len(storyteller.context.recent) <= settings.keep_recent_turns + 1
+        if finished is not None:
+            turns_made += 1
+            prompt_sizes.append(finished.prompt_tokens)
+        summary_words = len(storyteller.context.summary.split())
+        assert summary_words <= settings.summary_max_words
+    assert turns_made >= 55
+    assert max(prompt_sizes) + settings.llama.max_tokens <= settings.llama.n_ctx
+    assert 1 <= folds_seen <= 20
+    assert storyteller.context.summary
+    story = store.story(storyteller.story.id)
+    assert story is not None and story.summary == storyteller.context.summary
+    assert any("folded" in e.status.get("message", "") for e in events if e.kind == "status")
