@@ -26,7 +26,7 @@ def run_live(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.live_perception import run_live_perception, stop_on_signals
     from appliance.vision import build_perception
 
-    perception = build_perception(settings.vision, settings.models_dir)
+    perception = build_perception(settings.vision, settings.models_dir, azure=settings.azure)
     stop = threading.Event()
     stop_on_signals(stop)
     return run_live_perception(settings, perception, stop, emit=lambda s: print(s, flush=True))
@@ -36,7 +36,7 @@ def analyze_images(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.analyze import ImageAnalysis, analyze_image, describe, expand_paths
     from appliance.vision import build_perception
 
-    perception = build_perception(settings.vision, settings.models_dir)
+    perception = build_perception(settings.vision, settings.models_dir, azure=settings.azure)
     status = EXIT_OK
     for seq, (path, known_error) in enumerate(expand_paths(args.paths)):
         if known_error is not None:

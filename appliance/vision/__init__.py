@@ -5,9 +5,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from appliance.azure_openai.settings import AzureSettings
 from appliance.model_files import Manifest, load_manifest
+from appliance.vision.azure_expression import AzureExpressionModel, FallbackExpressionModel
 from appliance.vision.blazeface import VARIANTS, BlazeFaceDetector
-from appliance.vision.expression import FerExpressionModel
+from appliance.vision.expression import ExpressionModel, FerExpressionModel
 from appliance.vision.litert import load_interpreter
 from appliance.vision.perception import Perception, StageTimings
 from appliance.vision.settings import VisionSettings
@@ -16,9 +18,16 @@ EXPRESSION_MODEL = "fer-mini-xception"
 
 
 def build_perception(
-    settings: VisionSettings, models_dir: Path, manifest: Manifest | None = None
+    settings: VisionSettings,
+    models_dir: Path,
+    manifest: Manifest | None = None,
+    azure: AzureSettings | None = None,
 ) -> Perception:
-    """Load the configured models; raises ``ModelFileError`` naming a missing or corrupt file."""
+    """Load the configured models; raises ``ModelFileError`` naming a missing or corrupt file.
+
+    With ``azure.vision_fallback`` on (and Azure configured) a missing or failing
+    expression model hands over to Azure instead; off, nothing leaves the device.
+    """
     manifest = manifest or load_manifest()
     variant = VARIANTS[settings.detector]
     detector = BlazeFaceDetector(
@@ -29,11 +38,17 @@ def build_perception(
         max_faces=settings.max_faces,
     )
     expression_entry = manifest[EXPRESSION_MODEL]
-    expressions = FerExpressionModel(
+    make_local = partial(
+        FerExpressionModel,
         partial(load_interpreter, expression_entry, models_dir, settings.threads),
         margin=settings.crop_margin,
         max_batch=max(settings.max_faces, 1),
     )
+    expressions: ExpressionModel
+    if azure is not None and azure.vision_fallback and azure.configured:
+        expressions = FallbackExpressionModel(make_local, AzureExpressionModel(azure))
+    else:
+        expressions = make_local()
     return Perception(detector, expressions)
 
 
