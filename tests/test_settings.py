@@ -157,3 +157,39 @@ def test_the_command_refuses_bad_settings_in_one_line(tmp_path: Path) -> None:
     assert "MOODTALE_VISION__THREADS" in result.stderr
     assert "vision.threads" in result.stderr
     assert result.stdout == ""
+
+
+def test_the_azure_key_comes_from_settings_a_file_or_a_systemd_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.azure_openai.settings import CREDENTIAL_NAME, AzureSettings
+
+    base = {"endpoint": "https://x.openai.azure.com", "deployment": "d"}
+    assert not AzureSettings(**base).configured
+    assert AzureSettings(**base, api_key="k1").resolved_key() == "k1"
+    key_file = tmp_path / "key"
+    key_file.write_text("k2\n")
+    assert AzureSettings(**base, api_key_file=key_file).resolved_key() == "k2"
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / CREDENTIAL_NAME).write_text("k3")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = AzureSettings(**base)
+    assert settings.resolved_key() == "k3" and settings.configured
+
+
+def test_the_azure_key_is_masked_when_settings_are_printed(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "config"],
+        env={
+            "MOODTALE_AZURE__API_KEY": "super-secret-key-123",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "super-secret-key-123" not in result.stdout + result.stderr
+    assert 'api_key = "********"' in result.stdout
