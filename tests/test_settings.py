@@ -164,17 +164,20 @@ def test_the_azure_key_comes_from_settings_a_file_or_a_systemd_credential(
 ) -> None:
     from appliance.azure_openai.settings import CREDENTIAL_NAME, AzureSettings
 
-    base = {"endpoint": "https://x.openai.azure.com", "deployment": "d"}
-    assert not AzureSettings(**base).configured
-    assert AzureSettings(**base, api_key="k1").resolved_key() == "k1"
+    def azure(**more: object) -> AzureSettings:
+        base = {"endpoint": "https://x.openai.azure.com", "deployment": "d"}
+        return AzureSettings.model_validate({**base, **more})
+
+    assert not azure().configured
+    assert azure(api_key="k1").resolved_key() == "k1"
     key_file = tmp_path / "key"
     key_file.write_text("k2\n")
-    assert AzureSettings(**base, api_key_file=key_file).resolved_key() == "k2"
+    assert azure(api_key_file=key_file).resolved_key() == "k2"
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / CREDENTIAL_NAME).write_text("k3")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
-    settings = AzureSettings(**base)
+    settings = azure()
     assert settings.resolved_key() == "k3" and settings.configured
 
 
