@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from appliance.commands import EXIT_OK, Subparsers, size_arg, whole_number_arg
 from appliance.settings import Settings
+from appliance.story.settings import StorySettings
 
 
 def register(commands: Subparsers) -> None:
@@ -23,6 +25,12 @@ def register(commands: Subparsers) -> None:
     story.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
     story.add_argument("--turns", type=whole_number_arg(2), default=8, help="turns to tell")
     story.set_defaults(handler=bench_story)
+    quality = benches.add_parser("quality", help="story quality over a scripted sequence of moods")
+    quality.add_argument("--json", action="store_true", help="print one JSON object")
+    quality.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
+    quality.add_argument("--turns", type=whole_number_arg(1), default=30, help="turns to tell")
+    quality.add_argument("--out", type=Path, help="write every turn as a JSON line to this file")
+    quality.set_defaults(handler=bench_quality)
 
 
 def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
@@ -49,15 +57,29 @@ def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def bench_story(settings: Settings, args: argparse.Namespace) -> int:
-    from appliance.bench.story_bench import describe_story_bench, run_story_bench
-
+def bench_settings(settings: Settings, model: str | None) -> StorySettings:
+    """The configured story settings, local only, with a fixed seed (repeatable runs)."""
     story = settings.story
     llama = story.llama.model_copy(
         update={"seed": story.llama.seed if story.llama.seed >= 0 else 1234}
-        | ({"model": args.model} if args.model else {})
+        | ({"model": model} if model else {})
     )
-    story = story.model_copy(update={"llama": llama, "backend": "local"})
+    return story.model_copy(update={"llama": llama, "backend": "local"})
+
+
+def bench_story(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.story_bench import describe_story_bench, run_story_bench
+
+    story = bench_settings(settings, args.model)
     result = run_story_bench(story, settings.models_dir, args.turns)
     print(json.dumps(result) if args.json else describe_story_bench(result))
+    return EXIT_OK
+
+
+def bench_quality(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.quality_bench import describe_quality_bench, run_quality_bench
+
+    story = bench_settings(settings, args.model)
+    result = run_quality_bench(story, settings.models_dir, args.turns, args.out)
+    print(json.dumps(result) if args.json else describe_quality_bench(result))
     return EXIT_OK

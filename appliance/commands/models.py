@@ -59,6 +59,9 @@ def verify_models(settings: Settings, args: argparse.Namespace) -> int:
     status = EXIT_OK
     for entry in entries:
         state = entry.state_in(settings.models_dir)
+        if state is ModelState.MISSING and entry.optional and not args.names:
+            print(f"{entry.name}: not fetched (optional)")
+            continue
         print(f"{entry.name}: {state.value} ({entry.path_in(settings.models_dir)})")
         if state is not ModelState.OK:
             status = EXIT_FAILED
@@ -76,8 +79,12 @@ def fetch_models(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_SETUP
     status = EXIT_OK
     for entry in entries:
-        if entry.state_in(settings.models_dir) is ModelState.OK and not args.force:
+        state = entry.state_in(settings.models_dir)
+        if state is ModelState.OK and not args.force:
             print(f"{entry.name}: ok")
+            continue
+        if entry.optional and not args.names and state is ModelState.MISSING:
+            print(f"{entry.name}: optional, not fetched (moodtale models fetch {entry.name})")
             continue
         if not entry.sources:
             print(

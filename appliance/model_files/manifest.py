@@ -67,6 +67,8 @@ class ModelEntry:
     licence_file: str | None = None
     url: str | None = None
     """Where a user-added model was downloaded from (``moodtale models add --url``)."""
+    optional: bool = False
+    """Fetched only when asked for by name (a large alternative model)."""
 
     def path_in(self, models_dir: Path) -> Path:
         return models_dir / self.file

@@ -78,6 +78,10 @@ class RollingContext:
         messages.append(ChatMessage("user", instruction))
         return tuple(messages)
 
+    def instructions(self) -> list[str]:
+        """The instructions of the recent turns (they are in the prompt)."""
+        return [turn.instruction for turn in self.recent]
+
     def fits(self, llm: StoryLLM, instruction: str, reply_tokens: int) -> bool:
         return llm.count_tokens(self.messages(instruction)) + reply_tokens <= self.n_ctx
 

@@ -66,6 +66,9 @@ COMMON_WORDS = frozenset(
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "prof"})
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+PROSE_PUNCTUATION = frozenset(".,;:!?'\"“”‘’-–—…()")
+GLUED_DIGITS = re.compile(r"\b\d+[a-zA-Z]{2,}|[a-zA-Z]{2,}\d+\b")
+LIST_ITEM = re.compile(r"(?:^|[\s:])(?:\d+|[a-z])[.)]$|^\s*(?:[-*•]|\d+[.)])\s")
 
 
 def words(text: str) -> list[str]:
@@ -108,6 +111,11 @@ def held_back(text: str) -> int:
     return hold
 
 
+def inside_quotation(text: str) -> bool:
+    """Whether ``text`` ends inside an open quotation."""
+    return text.count('"') % 2 == 1 or text.count("“") > text.count("”")
+
+
 class SentenceSplitter:
     """Turns a stream of text pieces into complete sentences.
 
@@ -128,6 +136,8 @@ class SentenceSplitter:
             last_word = before.rsplit(maxsplit=1)[-1].lower() if before.split() else ""
             if match.group().startswith(".") and last_word.strip("\"'“‘(") in ABBREVIATIONS:
                 continue
+            if inside_quotation(self._buffer[start : match.end()]):
+                continue  # "Hello! I am here," he said. -- one sentence, not two
             sentence = normalize(self._buffer[start : match.end()])
             if sentence:
                 sentences.append(sentence)
@@ -144,23 +154,26 @@ class SentenceSplitter:
         return None, rest
 
 
-def close_quotes(sentence: str) -> str:
-    """A sentence that opens a quotation and ends without closing it gets the closing mark
-    (small models often drop it); the text is otherwise untouched."""
-    if sentence.count('"') % 2 == 1:
+def close_quotes(sentence: str, before: str = "") -> str:
+    """A sentence that leaves a quotation open (counting the turn's sentences ``before``
+    it) and ends gets the closing mark: small models often drop it."""
+    text = before + " " + sentence
+    if text.count('"') % 2 == 1:
         return sentence + '"'
-    if sentence.count("“") > sentence.count("”"):
+    if text.count("“") > text.count("”"):
         return sentence + "”"
     return sentence
 
 
 def garbage_reason(sentence: str) -> str | None:
     """Why a sentence is not English story prose, or None."""
-    visible = [c for c in sentence if not c.isspace()]
+    visible = [c for c in sentence if not c.isspace() and c not in PROSE_PUNCTUATION]
     letters = [c for c in visible if c.isalpha()]
     tokens = words(sentence)
     checks = (
-        ("empty", not visible),
+        ("empty", not any(c.isalnum() for c in sentence)),
+        ("list", bool(LIST_ITEM.search(sentence))),
+        ("garbage", bool(GLUED_DIGITS.search(sentence)) or "%" in sentence),
         ("garbage", any(unicodedata.category(c) in {"Cc", "Co", "Cs", "Cn"} for c in sentence)),
         ("garbage", bool(visible) and len(letters) / max(len(visible), 1) < 0.7),
         ("language", sum(1 for c in letters if not c.isascii()) > max(2, len(letters) // 10)),
@@ -181,6 +194,11 @@ def loop_reason(sentence: str) -> str | None:
     if counts and counts.most_common(1)[0][1] >= 3:
         return "loop"
     return None
+
+
+def opening(text: str, n: int = 3) -> str:
+    """The first ``n`` words as written: how a turn begins."""
+    return " ".join(text.split()[:n])
 
 
 def overlap(sentence: str, reference: set[tuple[str, ...]], n: int = 4) -> float:
@@ -213,6 +231,8 @@ class TurnAssembler:
     target_sentences: int
     story_texts: tuple[str, ...] = ()
     """Earlier turns: a sentence mostly copied from them is stale."""
+    stale_overlap: float = 0.3
+    """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
     accepted: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: str | None = None
@@ -275,7 +295,7 @@ class TurnAssembler:
                 break
             reason = self.judge(sentence)
             if reason is None:
-                whole = close_quotes(sentence)
+                whole = close_quotes(sentence, " ".join(self.accepted))
                 self.accepted.append(whole)
                 released.append(whole)
                 if len(self.accepted) >= self.target_sentences:
@@ -289,22 +309,29 @@ class TurnAssembler:
         return released
 
     def judge(self, sentence: str) -> str | None:
-        reason = garbage_reason(sentence) or loop_reason(sentence)
+        reason = (
+            garbage_reason(sentence)
+            or loop_reason(sentence)
+            or echo_reason(sentence, self._prompt_grams)
+        )
         if reason:
             return reason
-        reason = echo_reason(sentence, self._prompt_grams)
-        if reason:
-            return reason
+        if self._repeats_this_turn(sentence):
+            return "repeat"
+        if self._is_stale(sentence):
+            return "stale"
+        return None
+
+    def _repeats_this_turn(self, sentence: str) -> bool:
         earlier: set[tuple[str, ...]] = set()
         for previous in self.accepted:
             if normalize(previous).lower() == normalize(sentence).lower():
-                return "repeat"
+                return True
             earlier.update(ngrams(words(previous)))
-        if overlap(sentence, earlier) >= 0.6:
-            return "repeat"
-        if overlap(sentence, self._story_grams) >= 0.6:
-            return "stale"
-        return None
+        return overlap(sentence, earlier) >= 0.6
+
+    def _is_stale(self, sentence: str) -> bool:
+        return overlap(sentence, self._story_grams) >= self.stale_overlap
 
     @property
     def text(self) -> str:

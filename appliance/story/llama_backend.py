@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.model_files import Manifest, ModelFileError, load_manifest
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
-from appliance.story.no_repeat import NoRepeatNGrams
+from appliance.story.no_repeat import NoRepeatNGrams, TokenSpellings
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class LlamaSettings(BaseModel):
         default=1.1, ge=1, le=2, description="Penalty on recently used tokens."
     )
     no_repeat_ngram: int = Field(
-        default=6,
+        default=5,
         ge=0,
         le=32,
         description="Forbid copying any run of this many tokens from the story so far (0: off).",
@@ -101,6 +101,7 @@ class LlamaBackend:
         self.load_s = 0.0
         self._llm: Any = None
         self._formatter: Any = None
+        self._spellings: TokenSpellings | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
 
     # -- lifecycle -------------------------------------------------------------------
@@ -130,6 +131,7 @@ class LlamaBackend:
 
     def _load(self) -> None:
         self._llm = None
+        self._spellings = None
         started = time.perf_counter()
         try:
             path = self.resolve_model_path()
@@ -182,12 +184,17 @@ class LlamaBackend:
 
     # -- prompts -----------------------------------------------------------------------
 
-    def _prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
+    def _prompt_tokens(self, messages: tuple[ChatMessage, ...], prefill: str = "") -> list[int]:
         prompt = self._formatter(
             messages=[{"role": m.role, "content": m.content} for m in messages]
         ).prompt
+        prompt += prefill
         # add_bos=False: the template itself says whether a BOS token starts the prompt.
         tokens: list[int] = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    def _plain_tokens(self, text: str) -> list[int]:
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         return tokens
 
     def prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
@@ -240,6 +247,37 @@ class LlamaBackend:
             with contextlib.suppress(Exception):
                 job.result(timeout=self.settings.token_timeout_s)
 
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading tokens of the prompt are already in the KV cache."""
+        cached = 0
+        for have, want in zip(self._llm.input_ids[: self._llm.n_tokens], tokens, strict=False):
+            if have != want:
+                break
+            cached += 1
+        return cached
+
+    def _processors(self, request: GenerationRequest, prompt_length: int) -> Any:
+        """The no-repeat constraint for this request (None when it has nothing to avoid)."""
+        n = self.settings.no_repeat_ngram
+        if request.no_repeat_ngram is not None:
+            n = request.no_repeat_ngram
+        if not (request.avoid_repeating and n):
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        if self._spellings is None:
+            vocabulary = range(self._llm.n_vocab())
+            self._spellings = TokenSpellings([self._llm.detokenize([t]) for t in vocabulary])
+        no_repeat = NoRepeatNGrams(
+            [self._plain_tokens(text) for text in request.avoid_repeating],
+            n,
+            prompt_length,
+            openings=[self._plain_tokens(text) for text in request.avoid_openings],
+            spellings=self._spellings,
+            echo_tokens=[self._plain_tokens(text) for text in request.avoid_echo],
+        )
+        return LogitsProcessorList([no_repeat])
+
     def _generate(
         self,
         request: GenerationRequest,
@@ -252,7 +290,7 @@ class LlamaBackend:
             if self._llm is None:
                 raise BackendError(self.name, self.error or "not loaded", broken=True)
             started = time.perf_counter()
-            tokens = self._prompt_tokens(request.messages)
+            tokens = self._prompt_tokens(request.messages, request.prefill)
             stats.prompt_tokens = len(tokens)
             if len(tokens) + request.max_tokens > self.settings.n_ctx:
                 raise BackendError(
@@ -260,24 +298,11 @@ class LlamaBackend:
                     f"prompt of {len(tokens)} tokens + {request.max_tokens} to generate "
                     f"exceeds n_ctx {self.settings.n_ctx}",
                 )
-            cached = 0
-            for have, want in zip(self._llm.input_ids[: self._llm.n_tokens], tokens, strict=False):
-                if have != want:
-                    break
-                cached += 1
+            cached = self._cached_prefix(tokens)
             seed = request.seed
             if seed is None:
                 seed = self.settings.seed if self.settings.seed >= 0 else None
-            processors = None
-            if request.avoid_repeating and self.settings.no_repeat_ngram:
-                from llama_cpp import LogitsProcessorList
-
-                story = [
-                    self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                    for text in request.avoid_repeating
-                ]
-                no_repeat = NoRepeatNGrams(story, self.settings.no_repeat_ngram, len(tokens))
-                processors = LogitsProcessorList([no_repeat])
+            processors = self._processors(request, len(tokens))
             chunks = self._llm.create_completion(
                 tokens,
                 max_tokens=request.max_tokens,
@@ -291,6 +316,8 @@ class LlamaBackend:
                 logits_processor=processors,
             )
             stats.extra["cached_prompt_tokens"] = float(cached)
+            if request.prefill:
+                pieces.put(request.prefill)
             try:
                 for chunk in chunks:
                     if cancel.is_set() or abandoned.is_set():

@@ -26,6 +26,16 @@ class GenerationRequest:
     purpose: Literal["turn", "summary"] = "turn"
     avoid_repeating: tuple[str, ...] = ()
     """Texts (the story so far) whose runs of tokens the reply must not copy."""
+    avoid_echo: tuple[str, ...] = ()
+    """Instructions: not even three tokens of them may be copied."""
+    avoid_openings: tuple[str, ...] = ()
+    """How earlier replies began: the reply must begin differently."""
+    prefill: str = ""
+    """The reply's first words, written for the model (a local backend continues from
+    them and streams them first; a backend that cannot prefill ignores them)."""
+    no_repeat_ngram: int | None = None
+    """Run length (tokens) that may not be copied from ``avoid_repeating``; None: the
+    backend's setting."""
 
 
 @dataclass(slots=True)

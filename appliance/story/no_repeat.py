@@ -5,26 +5,49 @@ natural feature", the next turn says it again. This llama-cpp-python logits proc
 forbids any token that would complete an n-gram (of tokens) already present in the
 story so far or earlier in this reply, so the model must find new words. Short phrases
 (names, "in the forest") stay free: only runs of ``n`` tokens are blocked.
+
+A blocked token is blocked in every spelling (with or without its leading space, in
+either case): otherwise the model dodges the ban by gluing words together ("the" +
+"river" becomes "theriver").
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 
 class NoRepeatNGrams:
-    def __init__(self, story_tokens: Sequence[Sequence[int]], n: int, prompt_length: int) -> None:
+    def __init__(
+        self,
+        story_tokens: Sequence[Sequence[int]],
+        n: int,
+        prompt_length: int,
+        *,
+        openings: Sequence[Sequence[int]] = (),
+        spellings: Callable[[int], Iterable[int]] | None = None,
+        echo_tokens: Sequence[Sequence[int]] = (),
+    ) -> None:
         if n < 2:
             raise ValueError("n must be at least 2")
         self.n = n
         self.prompt_length = prompt_length
+        # How earlier turns began (their first words, as tokens): the reply may not begin
+        # the same way. Small models otherwise open every turn with the same words.
+        self._openings = [list(tokens) for tokens in openings if len(tokens) >= 2]
+        self._spellings = spellings
         self._next: defaultdict[tuple[int, ...], set[int]] = defaultdict(set)
         for tokens in story_tokens:
             self._add(list(tokens))
+        # The instructions are guarded more tightly (three tokens): a small model that
+        # is told "reveal something hidden or unexpected" writes exactly that.
+        self._echo: defaultdict[tuple[int, ...], set[int]] = defaultdict(set)
+        for tokens in echo_tokens:
+            for i in range(len(tokens) - 2):
+                self._echo[tuple(tokens[i : i + 2])].add(tokens[i + 2])
         self._seen = prompt_length
         self.blocked = 0
 
@@ -43,10 +66,39 @@ class NoRepeatNGrams:
             start = max(self.prompt_length, self._seen - k)
             self._add([int(t) for t in input_ids[start:generated_end]])
             self._seen = generated_end
-        if generated_end - self.prompt_length < 0 or generated_end < k:
+        if generated_end < self.prompt_length:
             return scores
-        banned = self._next.get(tuple(int(t) for t in input_ids[generated_end - k :]))
+        banned = set(self._next.get(tuple(int(t) for t in input_ids[generated_end - k :]), ()))
+        if generated_end - self.prompt_length >= 2:
+            banned.update(self._echo.get(tuple(int(t) for t in input_ids[generated_end - 2 :]), ()))
+        written = [int(t) for t in input_ids[self.prompt_length : generated_end]]
+        for begun in self._openings:
+            if len(written) == len(begun) - 1 and written == begun[:-1]:
+                banned.add(begun[-1])
         if banned:
+            if self._spellings is not None:
+                banned = {other for token in banned for other in self._spellings(token)}
             scores[list(banned)] = -np.inf
             self.blocked += 1
         return scores
+
+
+class TokenSpellings:
+    """Which tokens of a vocabulary spell the same word: same text once the leading space
+    is dropped and case folded (" River", "river", "River")."""
+
+    def __init__(self, texts: Sequence[bytes]) -> None:
+        groups: dict[bytes, list[int]] = defaultdict(list)
+        keys = []
+        for token, text in enumerate(texts):
+            key = text.strip().lower()
+            keys.append(key)
+            if len(key) >= 2:  # not for punctuation and single letters
+                groups[key].append(token)
+        self._keys = keys
+        self._groups = dict(groups)
+
+    def __call__(self, token: int) -> Iterable[int]:
+        if 0 <= token < len(self._keys):
+            return self._groups.get(self._keys[token], (token,))
+        return (token,)

@@ -31,6 +31,16 @@ class StorySettings(BaseModel):
     sentences_per_turn: int = Field(
         default=3, ge=1, le=8, description="A turn ends after at most this many sentences."
     )
+    beats: bool = Field(
+        default=True,
+        description="Give each turn a story beat to reach (someone new appears, a small "
+        "problem, ...), so that turns move the story on.",
+    )
+    openers: bool = Field(
+        default=True,
+        description="Start each turn with a few words chosen for the mood (the local model "
+        "continues from them).",
+    )
     bored_after_turns: int = Field(
         default=4,
         ge=1,
@@ -56,7 +66,7 @@ class StorySettings(BaseModel):
         description="How long after a local failure the local model is tried again.",
     )
     attempts: int = Field(
-        default=3, ge=1, le=10, description="Tries (new seed each) before a turn is given up."
+        default=4, ge=1, le=10, description="Tries (new seed each) before a turn is given up."
     )
     summary_max_words: int = Field(
         default=70, ge=20, le=400, description="Longest the summary of folded turns may be."

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from appliance.events import Mood, StoryEvent
 from appliance.story.context import ContextTurn, RollingContext
-from appliance.story.guards import TurnAssembler
+from appliance.story.guards import TurnAssembler, opening
 from appliance.story.llm import (
     BackendError,
     GenerationRequest,
@@ -26,13 +26,17 @@ from appliance.story.llm import (
     NoBackendError,
     StoryLLM,
 )
-from appliance.story.prompts import Instruction, instruction_for, story_rules
+from appliance.story.prompts import Instruction, instruction_for, story_rules, without_opener
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
 
 log = logging.getLogger(__name__)
 
 WORD_PIECE = re.compile(r"\S+\s*")
+OPENER_TOKENS = 16
+"""Generous room for an opener's tokens (they are a few words)."""
+STORY_MEMORY_TURNS = 200
+"""How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
 
 class StoryPausedError(RuntimeError):
@@ -114,6 +118,11 @@ class Storyteller:
         self._status("new story", story=str(self.story.id))
         return self.story
 
+    def reader_returned(self) -> None:
+        """The reader came back after looking away: the next turn opens with a recap."""
+        if self.context.turns:
+            self.resuming = True
+
     def _status(self, message: str, **extra: str) -> None:
         self.emit(
             StoryEvent(
@@ -140,11 +149,13 @@ class Storyteller:
             first_turn=not self.context.turns,
             calm_turns=self.calm_turns,
             resuming=self.resuming,
+            turn=len(self.context.turns),
         )
-        max_tokens = self.settings.llama.max_tokens
+        # Room for the reply, and for the opener written into it.
+        reply_tokens = self.settings.llama.max_tokens + (OPENER_TOKENS if instruction.opener else 0)
         idx = len(self.context.turns)
         try:
-            if self.context.make_room(self.llm, instruction.text, max_tokens, self._save_summary):
+            if self.context.make_room(self.llm, instruction.text, reply_tokens, self._save_summary):
                 self._status("older turns folded into the summary")
         except BackendError as exc:
             raise StoryPausedError(str(exc), exc.retry_after) from exc
@@ -185,19 +196,39 @@ class Storyteller:
         )
 
     def request_for(self, instruction: Instruction, attempt: int = 0) -> GenerationRequest:
+        """The request for one try. Each retry pushes harder away from what was rejected
+        (most often: copying earlier turns): another seed, a little more temperature, and
+        a shorter run of tokens that may not be copied."""
         llama = self.settings.llama
         seed = None if llama.seed < 0 else llama.seed + attempt * 7919
-        temperature = llama.temperature
+        temperature = llama.temperature + 0.1 * attempt
         if attempt > 0 and temperature < 0.5:
             # A greedy retry would write the same rejected text again.
             temperature = 0.7
+        no_repeat = llama.no_repeat_ngram
+        if no_repeat and attempt:
+            no_repeat = max(3, no_repeat - 2 * attempt)
+        story = self.story_so_far()
         return GenerationRequest(
             messages=self.context.messages(instruction.text),
             max_tokens=llama.max_tokens,
-            temperature=temperature,
+            temperature=min(temperature, 1.5),
             seed=seed,
-            avoid_repeating=(self.context.summary, *(t.text for t in self.context.recent)),
+            # Without the openers: they come back by design, and banning what followed
+            # them before only drives the model to odd words.
+            avoid_repeating=(self.context.summary, *(without_opener(text) for text in story)),
+            # Small models parrot their instructions into the story.
+            avoid_echo=(instruction.text, *self.context.instructions()[-4:]),
+            avoid_openings=tuple(opening(text) for text in story[-6:]),
+            no_repeat_ngram=no_repeat,
+            # No trailing space: the model writes the next word with its own leading
+            # space, as it would anywhere; a bare space would push it to odd tokens.
+            prefill=instruction.opener,
         )
+
+    def story_so_far(self) -> list[str]:
+        """The turns a new one must not copy from: the whole story, up to a limit."""
+        return [turn.text for turn in self.context.turns[-STORY_MEMORY_TURNS:]]
 
     def _generate(
         self,

@@ -58,7 +58,7 @@ def test_chat_markers_and_role_lines_cut_the_text() -> None:
         ("def main(): return {'x': 1} # code", "garbage"),
         ("Der kleine Fuchs lief schnell durch den dunklen Wald.", "language"),
         ("Le petit renard a trouvé une rivière très élégante et très célèbre là-bas.", "language"),
-        ("!!!! ???? .... ;;;;", "garbage"),
+        ("!!!! ???? .... ;;;;", "empty"),
         ("The fox ran home to his mother.", None),
         ("Zoë waved at the fox from the bridge.", None),
     ],
@@ -148,3 +148,25 @@ def test_an_unclosed_quotation_is_closed() -> None:
     assert close_quotes('He said, "I am a little fox.') == 'He said, "I am a little fox."'
     assert close_quotes('He said, "Hi." Then left.') == 'He said, "Hi." Then left.'
     assert close_quotes("She said, “Look.") == "She said, “Look.”"
+
+
+def test_a_quotation_is_not_split_into_sentences() -> None:
+    splitter = SentenceSplitter()
+    out = splitter.push('"Hello, Pip! I am here to help," he said. Then he left. ')
+    assert out == ['"Hello, Pip! I am here to help," he said.', "Then he left."]
+    out = SentenceSplitter().push("“Look! A boat,” she said. Pip ran. ")
+    assert out == ["“Look! A boat,” she said.", "Pip ran."]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("Pip made a list of things: 1.", "list"),
+        ("- Pip ran home.", "list"),
+        ("Then 10feet of snow fell.", "garbage"),
+        ("Hidden behind 100% of the trees was a pond.", "garbage"),
+        ('"That\'s me."', None),
+    ],
+)
+def test_lists_glued_numbers_and_short_quotes(sentence: str, reason: str | None) -> None:
+    assert garbage_reason(sentence) == reason

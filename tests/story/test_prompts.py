@@ -4,7 +4,15 @@ import pytest
 
 from appliance.commands.story import mood_for
 from appliance.events import Emotions, Mood
-from appliance.story.prompts import MOOD_INSTRUCTIONS, instruction_for, system_prompt
+from appliance.story.prompts import (
+    KIND_BEATS,
+    MOOD_INSTRUCTIONS,
+    OPEN_BEATS,
+    OPENERS,
+    instruction_for,
+    system_prompt,
+    without_opener,
+)
 from appliance.story.settings import StorySettings
 
 SETTINGS = StorySettings()
@@ -13,11 +21,12 @@ SETTINGS = StorySettings()
 @pytest.mark.parametrize(
     ("label", "words"),
     [
-        ("happy", "joy"),
-        ("sad", "comfort or hope"),
-        ("fear", "soften the tension"),
-        ("angry", "ease the conflict"),
-        ("surprise", "reveal"),
+        ("happy", "joyful"),
+        ("sad", "comfort"),
+        ("fear", "everyone is safe"),
+        ("angry", "make peace"),
+        ("surprise", "Reveal"),
+        ("disgust", "something pleasant"),
         ("neutral", "next step"),
         ("away", "twist"),
     ],
@@ -26,14 +35,36 @@ def test_each_mood_steers_the_story(label: str, words: str) -> None:
     instruction = instruction_for(mood_for(label, None), SETTINGS, first_turn=False)
     assert instruction.label == label
     assert words in instruction.text
+    assert instruction.opener in OPENERS[label]
+    assert "reader" not in instruction.text.lower()  # small models echo it into the story
 
 
 def test_a_shift_is_said() -> None:
     steady = instruction_for(mood_for("sad", "sad"), SETTINGS, first_turn=False)
     shifted = instruction_for(mood_for("sad", "happy"), SETTINGS, first_turn=False)
-    assert steady.text == MOOD_INSTRUCTIONS["sad"]
-    assert shifted.text.startswith("Their mood just changed.")
-    assert steady.text != shifted.text
+    assert steady.text.endswith(MOOD_INSTRUCTIONS["sad"])
+    assert "Change the tone now." in shifted.text
+    assert "Change the tone now." not in steady.text
+
+
+def test_every_turn_gets_somewhere_new_to_go() -> None:
+    mood = mood_for("neutral", None)
+    beats = {
+        instruction_for(mood, SETTINGS, first_turn=False, turn=n).text.split(".")[0]
+        for n in range(len(OPEN_BEATS))
+    }
+    assert len(beats) == len(OPEN_BEATS)
+    comforting = instruction_for(mood_for("sad", None), SETTINGS, first_turn=False, turn=2)
+    assert any(beat in comforting.text for beat in KIND_BEATS)
+    plain = instruction_for(
+        mood, SETTINGS.model_copy(update={"beats": False, "openers": False}), first_turn=False
+    )
+    assert plain.text == MOOD_INSTRUCTIONS["neutral"] and plain.opener == ""
+
+
+def test_openers_are_taken_off_for_the_copy_check() -> None:
+    assert without_opener("With a happy skip, Pip ran home.") == "Pip ran home."
+    assert without_opener("Pip ran home.") == "Pip ran home."
 
 
 def test_an_unsure_reading_counts_as_calm() -> None:
@@ -51,9 +82,11 @@ def test_long_calm_becomes_boredom() -> None:
 
 
 def test_first_turn_begins_and_a_return_recaps() -> None:
-    assert instruction_for(None, SETTINGS, first_turn=True).text.startswith("Begin the story.")
+    first = instruction_for(None, SETTINGS, first_turn=True)
+    assert first.text.startswith("Begin the story.") and first.opener == ""
     back = instruction_for(mood_for("happy", None), SETTINGS, first_turn=False, resuming=True)
-    assert "recall in one line" in back.text
+    assert back.text.startswith("Recall in one line where we were")
+    assert back.opener == ""
 
 
 def test_the_system_prompt_carries_premise_rules_and_summary() -> None:

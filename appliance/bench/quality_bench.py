@@ -1,0 +1,152 @@
+"""``moodtale bench quality``: the engine through a scripted sequence of moods, judged.
+
+Every label, shifts, a long calm spell (boredom), a reader who leaves and comes back.
+Each turn is judged by the quality gate's checks and by an independent lexicon-based
+sentiment scorer (VADER) against the direction its instruction asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from appliance.bench.machine import machine_summary, package_version, peak_rss_mb
+from appliance.commands.story import mood_for
+from appliance.story.backends import StoryBackends
+from appliance.story.llama_backend import LlamaBackend
+from appliance.story.prompts import story_rules
+from appliance.story.quality import novelty, sentiment_ok, turn_problems
+from appliance.story.settings import StorySettings
+from appliance.story.store import StoryStore
+from appliance.story.storyteller import StoryPausedError, Storyteller
+
+SCRIPT = (
+    "happy",
+    "happy",
+    "sad",
+    "sad",
+    "fear",
+    "surprise",
+    "angry",
+    "disgust",
+    "neutral",
+    "neutral",
+    "neutral",
+    "neutral",
+    "neutral",
+    "away",
+    "away",
+    "happy",
+)
+"""A reader's moods, one per turn, repeated: every label, shifts, a calm spell long
+enough to count as boredom, and a reader who looks away twice and comes back."""
+
+
+def scripted_moods(turns: int) -> list[str]:
+    return [SCRIPT[i % len(SCRIPT)] for i in range(turns)]
+
+
+def run_quality_bench(
+    story: StorySettings, models_dir: Path, turns: int, out: Path | None = None
+) -> dict[str, Any]:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    local = LlamaBackend(story.llama, models_dir)
+    backends = StoryBackends(story, local, None)
+    local.load()
+    records: list[dict[str, Any]] = []
+    broken: Counter[str] = Counter()
+    texts: list[str] = []
+    warm_ttft: list[float] = []
+    turn_s: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="moodtale-quality-") as tmp:
+        store = StoryStore(Path(tmp) / "stories.sqlite3")
+        teller = Storyteller(story, backends, store, n_ctx=story.llama.n_ctx)
+        previous: str | None = None
+        for index, label in enumerate(scripted_moods(turns)):
+            if previous == "away" and label != "away":
+                teller.reader_returned()
+            started = time.perf_counter()
+            try:
+                finished = teller.next_turn(mood_for(label, previous))
+            except StoryPausedError:
+                finished = None
+            turn_s.append(time.perf_counter() - started)
+            previous = label
+            if finished is None:
+                broken["given_up"] += 1
+                records.append({"mood": label, "instruction": None, "text": None})
+                continue
+            record = finished.record
+            problems = turn_problems(record.text, texts, (story_rules(story), record.instruction))
+            broken.update(problems)
+            score = vader.polarity_scores(record.text)["compound"]
+            new = novelty(record.text, texts)
+            if index > 0 and record.attempts == 1:
+                warm_ttft.append(finished.ttft_s)
+            records.append(
+                {
+                    "mood": label,
+                    "answered": record.mood_label,
+                    "instruction": record.instruction,
+                    "text": record.text,
+                    "novelty": round(new, 3),
+                    "sentiment": score,
+                    "adherent": sentiment_ok(record.mood_label, score),
+                    "attempts": record.attempts,
+                    "problems": problems,
+                    "turn_s": round(turn_s[-1], 3),
+                }
+            )
+            texts.append(record.text)
+        guard_counts = dict(teller.guard_counts)
+        store.close()
+    backends.close()
+    if out is not None:
+        out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    told = [r for r in records if r["text"] is not None]
+    novelties = [r["novelty"] for r in told]
+    return {
+        "model": story.llama.model,
+        "turns": turns,
+        "broken": sum(1 for r in records if r["text"] is None or r["problems"]),
+        "broken_by_reason": dict(broken),
+        "novelty_mean": round(statistics.mean(novelties), 3) if novelties else 0.0,
+        "novelty_min": round(min(novelties), 3) if novelties else 0.0,
+        "adherence": round(sum(r["adherent"] for r in told) / len(told), 3) if told else 0.0,
+        "turn_s_mean": round(statistics.mean(turn_s), 3),
+        "ttft_warm_ms": round(statistics.median(warm_ttft) * 1000, 1) if warm_ttft else None,
+        "tries_mean": round(statistics.mean(r["attempts"] for r in told), 2) if told else 0.0,
+        "guard_rejections": guard_counts,
+        "temperature": story.llama.temperature,
+        "rss_mb": round(peak_rss_mb(), 1),
+        "llama_cpp_python": package_version("llama-cpp-python"),
+        **machine_summary(),
+    }
+
+
+def describe_quality_bench(result: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in result["broken_by_reason"].items()) or "none"
+    rejections = ", ".join(f"{k} {v}" for k, v in result["guard_rejections"].items()) or "none"
+    ttft = result["ttft_warm_ms"]
+    return "\n".join(
+        [
+            f"quality benchmark: {result['model']}, {result['turns']} turns, "
+            f"temperature {result['temperature']}",
+            f"  machine: {result['cpu']}, {result['cores']} cores, {result['arch']}",
+            f"  broken turns      {result['broken']} ({reasons})",
+            f"  novelty           mean {result['novelty_mean']:.3f}, "
+            f"min {result['novelty_min']:.3f}",
+            f"  mood adherence    {result['adherence'] * 100:.0f}%",
+            f"  turn time         {result['turn_s_mean']:.2f} s mean "
+            f"({result['tries_mean']:.2f} tries per turn)",
+            f"  first token warm  {ttft:.0f} ms" if ttft is not None else "  first token warm  n/a",
+            f"  guard rejections  {rejections}",
+        ]
+    )

@@ -1,0 +1,139 @@
+"""The quality gate, the no-repeat constraint, and a whole story from the smallest model."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.bench.quality_bench import scripted_moods
+from appliance.commands.story import mood_for
+from appliance.story.backends import StoryBackends
+from appliance.story.guards import ngrams, words
+from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
+from appliance.story.no_repeat import NoRepeatNGrams, TokenSpellings
+from appliance.story.prompts import story_rules
+from appliance.story.quality import novelty, sentiment_ok, turn_problems
+from appliance.story.store import StoryStore
+from appliance.story.storyteller import Storyteller
+from tests.story.conftest import smol_story
+
+EARLIER = [
+    "Pip found a lantern glowing under the old oak tree.",
+    "Its light showed a path of smooth stones across the stream.",
+]
+INSTRUCTION = "Next: a friend helps. Bring comfort: a kind friend or a hopeful sign."
+RULES = story_rules(smol_story())
+
+
+def problems(text: str) -> list[str]:
+    return turn_problems(text, EARLIER, (RULES, INSTRUCTION))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("Pip waved at the heron.<|im_end|>", "marker"),
+        ("Pip waved at the heron.\nAssistant: more?", "marker"),
+        ("Pip waved at the heron and then", "fragment"),
+        ("Der kleine Fuchs lief schnell durch den dunklen Wald nach Hause.", "language"),
+        ("for (i = 0; i < 10; i++) { print(i); } done.", "garbage"),
+        ("Pip ran and ran and ran and ran and ran and ran.", "loop"),
+        ("Pip ran home. Pip ran home.", "loop"),
+        ("Bring comfort with a kind friend or a hopeful sign.", "echo"),
+        ("Pip found a lantern glowing under the old oak tree again.", "stale"),
+        ("Pip made a list of things: 1.", "list"),
+        ("Then 10feet of snow fell on the hill.", "garbage"),
+    ],
+)
+def test_the_gate_catches_each_kind_of_broken_turn(text: str, reason: str) -> None:
+    assert reason in problems(text)
+
+
+def test_a_good_turn_passes_the_gate() -> None:
+    good = "Softly, a heron landed beside Pip. It offered to carry him over the deep water."
+    assert problems(good) == []
+
+
+def test_novelty_counts_new_four_word_runs() -> None:
+    assert novelty("Pip found a lantern glowing under the old oak tree.", EARLIER) == 0.0
+    assert novelty("A heron landed beside the quiet stream at dawn.", EARLIER) == 1.0
+    assert novelty("Hi.", EARLIER) == 1.0
+
+
+def test_sentiment_direction_per_instruction() -> None:
+    assert sentiment_ok("sad", 0.4) and not sentiment_ok("sad", 0.0)
+    assert sentiment_ok("surprise", 0.0) and not sentiment_ok("surprise", -0.3)
+
+
+def test_the_constraint_bans_the_next_token_of_a_copied_run() -> None:
+    story = [[1, 2, 3, 4, 5, 6]]
+    processor = NoRepeatNGrams(story, n=4, prompt_length=10, openings=[[7, 8]])
+    scores = np.zeros(20, dtype=np.single)
+    # Prompt (10 tokens) then the reply so far: 1 2 3 -> "4" would complete 1 2 3 4.
+    prompt = list(range(100, 110))
+    out = processor(np.array([*prompt, 1, 2, 3], dtype=np.intc), scores.copy())
+    assert out[4] == -np.inf and np.isfinite(np.delete(out, 4)).all()
+    # The reply may not begin the way an earlier turn began (7 8).
+    out = processor(np.array([*prompt, 7], dtype=np.intc), scores.copy())
+    assert out[8] == -np.inf
+
+
+def test_the_constraint_blocks_every_spelling_of_a_banned_word() -> None:
+    spellings = TokenSpellings([b" river", b"river", b" River", b" the", b"x"])
+    assert sorted(spellings(0)) == [0, 1, 2]
+    assert list(spellings(4)) == [4]  # too short to group
+    processor = NoRepeatNGrams([[3, 0]], n=2, prompt_length=1, spellings=spellings)
+    out = processor(np.array([9, 3], dtype=np.intc), np.zeros(5, dtype=np.single))
+    assert out[0] == out[1] == out[2] == -np.inf
+    assert out[3] == out[4] == 0
+
+
+def test_the_constraint_stops_a_real_model_copying_its_context(smollm: LlamaBackend) -> None:
+    passage = (
+        "The little fox walked along the river until he found a wooden bridge painted "
+        "bright blue, and on the bridge sat an old tortoise eating a ripe red apple."
+    )
+    messages = (
+        ChatMessage("system", "You repeat text exactly."),
+        ChatMessage("user", f"Repeat this exactly, word for word:\n{passage}"),
+    )
+
+    def reply(avoid: tuple[str, ...]) -> str:
+        request = GenerationRequest(
+            messages=messages, max_tokens=60, temperature=0.0, seed=1, avoid_repeating=avoid
+        )
+        return "".join(smollm.stream(request, threading.Event(), GenerationStats()))
+
+    copied = reply(())
+    assert novelty(copied, [passage]) < 0.5  # left alone, it copies
+    constrained = reply((passage,))
+    long_runs = set(ngrams(words(passage), 6))
+    assert not long_runs.intersection(ngrams(words(constrained), 6))
+
+
+def test_twenty_turns_of_the_smallest_model_have_no_broken_turn(
+    smollm: LlamaBackend, tmp_path: Path
+) -> None:
+    settings = smol_story()
+    store = StoryStore(tmp_path / "stories.sqlite3")
+    storyteller = Storyteller(
+        settings, StoryBackends(settings, smollm, None), store, n_ctx=settings.llama.n_ctx
+    )
+    texts: list[str] = []
+    previous = None
+    for label in scripted_moods(20):
+        if previous == "away" and label != "away":
+            storyteller.reader_returned()
+        finished = storyteller.next_turn(mood_for(label, previous))
+        previous = label
+        assert finished is not None, f"turn {len(texts)} given up: {storyteller.guard_counts}"
+        record = finished.record
+        assert turn_problems(record.text, texts, (story_rules(settings), record.instruction)) == []
+        texts.append(record.text)
+    store.close()
