@@ -167,3 +167,28 @@ def test_models_add_by_path_and_url(
         env={**env, "MOODTALE_STORY__LLAMA__MODEL": "from-url", "MOODTALE_STORY__LLAMA__SEED": "1"},
     )
     assert told.returncode == 0, told.stderr
+
+
+def test_bench_quality_json_and_turn_lines(tmp_path: Path) -> None:
+    out = tmp_path / "turns.jsonl"
+    result = moodtale(
+        "bench",
+        "quality",
+        "--json",
+        "--model",
+        SMOL,
+        "--turns",
+        "4",
+        "--out",
+        str(out),
+        env=story_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    for key in ("turns", "broken", "novelty_mean", "novelty_min", "adherence", "turn_s_mean"):
+        assert isinstance(report[key], int | float), key
+    assert report["model"] == SMOL and report["turns"] == 4
+    assert "ttft_warm_ms" in report
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["mood"] for line in lines] == ["happy", "happy", "sad", "sad"]
+    assert all(set(line) >= {"mood", "instruction", "text"} for line in lines)
