@@ -31,7 +31,7 @@ def _setup_logging(level: str, command: str) -> None:
     # The appliance logs to stdout (journald); commands whose stdout is their output
     # (a story, JSON lines) log to stderr so the two never mix.
     logging.basicConfig(
-        stream=sys.stdout if command == "run" else sys.stderr,
+        stream=sys.stdout if command in ("run", "watch") else sys.stderr,
         level=level,
         format="%(levelname)s %(name)s: %(message)s",
         force=True,

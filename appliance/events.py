@@ -157,6 +157,8 @@ class Mood:
     engaged: bool
     shift: bool
     t: float
+    away_s: float = 0.0
+    """Seconds since anyone last faced the device; 0 while ``engaged``."""
 
 
 StoryEventKind = Literal["turn_started", "token", "sentence", "turn_finished", "status"]

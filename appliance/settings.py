@@ -26,8 +26,11 @@ from pydantic_settings import (
 from appliance.azure_openai.settings import AzureSettings
 from appliance.camera.settings import CameraSettings
 from appliance.model_files.manifest import REPO_MODELS_DIR
+from appliance.mood.settings import MoodSettings
+from appliance.speech.settings import SpeechSettings
 from appliance.story.settings import StorySettings
 from appliance.vision.settings import VisionSettings
+from appliance.web.settings import WebSettings
 
 ENV_PREFIX = "MOODTALE_"
 CONFIG_ENV = "MOODTALE_CONFIG"
@@ -79,6 +82,14 @@ class Settings(BaseSettings):
     azure: AzureSettings = Field(
         default_factory=AzureSettings, description="Azure OpenAI, the fallback (optional)."
     )
+    mood: MoodSettings = Field(
+        default_factory=MoodSettings,
+        description="How face readings become the reader's mood (smoothing, shifts).",
+    )
+    speech: SpeechSettings = Field(
+        default_factory=SpeechSettings, description="Narration: voice and sound output."
+    )
+    web: WebSettings = Field(default_factory=WebSettings, description="The LAN web page.")
 
     @classmethod
     def settings_customise_sources(

@@ -109,7 +109,7 @@ def read_until(process: subprocess.Popen[str], wanted: list[str], timeout: float
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_run_prints_expressions_as_they_change_and_stops_cleanly(
+def test_watch_prints_expressions_as_they_change_and_stops_cleanly(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     frames = tmp_path / "frames"
@@ -122,7 +122,7 @@ def test_run_prints_expressions_as_they_change_and_stops_cleanly(
         MOODTALE_CAMERA__REPLAY__FPS="20",
         MOODTALE_CAMERA__REPLAY__SECONDS_PER_IMAGE="0.5",
     )
-    process = start_moodtale("run", env=env)
+    process = start_moodtale("watch", env=env)
     try:
         lines = read_until(process, ["face 1: happy", "no face"], timeout=30)
         changes = [line for line in lines if line.startswith("[replay")]
@@ -137,7 +137,7 @@ def test_run_prints_expressions_as_they_change_and_stops_cleanly(
         process.wait()
 
 
-def test_run_ends_with_a_replay_that_does_not_loop(tmp_path: Path) -> None:
+def test_watch_ends_with_a_replay_that_does_not_loop(tmp_path: Path) -> None:
     env = moodtale_env(
         MOODTALE_CAMERA__TYPE="replay",
         MOODTALE_CAMERA__REPLAY__PATH=str(FIXTURES / "astronaut.png"),
@@ -145,17 +145,17 @@ def test_run_ends_with_a_replay_that_does_not_loop(tmp_path: Path) -> None:
         MOODTALE_CAMERA__REPLAY__SECONDS_PER_IMAGE="0.2",
         MOODTALE_CAMERA__REPLAY__LOOP="false",
     )
-    result = moodtale("run", env=env, timeout=30)
+    result = moodtale("watch", env=env, timeout=30)
     assert result.returncode == 0
     assert "face 1: happy" in result.stdout
     assert "the replay has ended" in result.stdout
 
 
-def test_run_keeps_retrying_a_lost_camera(tmp_path: Path) -> None:
+def test_watch_keeps_retrying_a_lost_camera(tmp_path: Path) -> None:
     env = moodtale_env(
         MOODTALE_CAMERA__TYPE="opencv", MOODTALE_CAMERA__OPENCV__DEVICE="/dev/video99"
     )
-    process = start_moodtale("run", env=env)
+    process = start_moodtale("watch", env=env)
     try:
         lines = read_until(process, ["retrying in 2 s"], timeout=15)
         assert any("/dev/video99 does not exist" in line for line in lines), lines

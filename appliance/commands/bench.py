@@ -1,4 +1,4 @@
-"""``moodtale bench perception|story``."""
+"""``moodtale bench perception|story|quality|latency``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from appliance.commands import EXIT_OK, Subparsers, size_arg, whole_number_arg
+from appliance.commands import EXIT_FAILED, EXIT_OK, Subparsers, size_arg, whole_number_arg
 from appliance.settings import Settings
 from appliance.story.settings import StorySettings
 
@@ -31,6 +31,13 @@ def register(commands: Subparsers) -> None:
     quality.add_argument("--turns", type=whole_number_arg(1), default=30, help="turns to tell")
     quality.add_argument("--out", type=Path, help="write every turn as a JSON line to this file")
     quality.set_defaults(handler=bench_quality)
+    latency = benches.add_parser(
+        "latency", help="the whole appliance: new expression to mood, first token, first audio"
+    )
+    latency.add_argument("--json", action="store_true", help="print one JSON object")
+    latency.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
+    latency.add_argument("--runs", type=whole_number_arg(1), default=10, help="switches")
+    latency.set_defaults(handler=bench_latency)
 
 
 def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
@@ -83,3 +90,11 @@ def bench_quality(settings: Settings, args: argparse.Namespace) -> int:
     result = run_quality_bench(story, settings.models_dir, args.turns, args.out)
     print(json.dumps(result) if args.json else describe_quality_bench(result))
     return EXIT_OK
+
+
+def bench_latency(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.latency_bench import describe_latency_bench, run_latency_bench
+
+    result = run_latency_bench(settings, args.runs, model=args.model)
+    print(json.dumps(result) if args.json else describe_latency_bench(result))
+    return EXIT_OK if result["runs"] else EXIT_FAILED

@@ -1,4 +1,4 @@
-"""``moodtale run`` and ``moodtale analyze``."""
+"""``moodtale run`` (the appliance), ``moodtale watch`` and ``moodtale analyze``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,23 @@ from appliance.settings import Settings
 
 def register(commands: Subparsers) -> None:
     run = commands.add_parser(
-        "run", help="run perception live on the configured camera and print expressions"
+        "run", help="run the appliance: camera, mood, story, narration and the web page"
     )
-    run.set_defaults(handler=run_live)
+    run.set_defaults(handler=run_appliance)
+    watch = commands.add_parser(
+        "watch", help="perception only: print each face's expression as it changes"
+    )
+    watch.set_defaults(handler=run_live)
     analyze = commands.add_parser("analyze", help="faces and expressions in image files")
     analyze.add_argument("--json", action="store_true", help="one JSON object per line per image")
     analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="images or folders")
     analyze.set_defaults(handler=analyze_images)
+
+
+def run_appliance(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.daemon import run_appliance as run
+
+    return run(settings)
 
 
 def run_live(settings: Settings, args: argparse.Namespace) -> int:

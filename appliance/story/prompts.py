@@ -85,7 +85,7 @@ class Instruction:
 def mood_label(mood: Mood | None, calm_turns: int, bored_after: int) -> str:
     if mood is None:
         return "neutral"
-    if not mood.engaged or mood.faces == 0:
+    if not mood.engaged:
         return "away"
     label = mood.dominant if mood.confidence >= LOW_CONFIDENCE else "neutral"
     if label == "neutral" and calm_turns >= bored_after:

@@ -1,0 +1,501 @@
+"""The appliance: every stage built from settings, wired, supervised, shut down cleanly.
+
+    camera ──newest frame──▶ perception + mood ──Mood──▶ story loop ──StoryEvent──▶ narrator
+                                   │                                      │
+                                   └──────────────▶ event hub ◀───────────┘──▶ web page (SSE)
+
+Threads: capture (owns the frame source), perception (owns the LiteRT models and the
+mood tracker), story (owns the storyteller and, through it, llama.cpp), the narrator's
+own two, and the web server's event loop. The main thread supervises: it restarts a dead
+worker with backoff, feeds the systemd watchdog while every worker is alive, and on
+SIGTERM/SIGINT stops everything within a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from appliance.camera import build_frame_source
+from appliance.camera.newest_frame import NewestFrameSlot
+from appliance.camera.source import FrameSource, SourceExhaustedError
+from appliance.device_token import load_or_create_token
+from appliance.events import Mood, StoryEvent
+from appliance.mood import MoodTracker
+from appliance.service_notify import ServiceNotifier
+from appliance.settings import Settings
+from appliance.speech import Narrator, build_narrator
+from appliance.story import StoryBackends, Storyteller, build_backends, open_store
+from appliance.story.store import StoryStore
+from appliance.story.turn_policy import ReadingPace, StoryLoop
+from appliance.supervision import Supervisor, Worker
+from appliance.vision import Perception, build_perception
+from appliance.web.app import create_app
+from appliance.web.event_hub import EventHub
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_S = 4.0
+"""Everything stops within this (systemd and the issue allow 5 s)."""
+STATUS_EVERY_S = 2.0
+PERCEPTION_IDLE_S = 0.2
+"""How long perception waits for a frame before ageing the mood without one."""
+
+
+@dataclass
+class CameraState:
+    source: str = "starting"
+    state: str = "starting"
+    frames: int = 0
+    problem: str | None = None
+
+
+def mood_data(mood: Mood) -> dict[str, Any]:
+    return {
+        "label": mood.dominant,
+        "confidence": round(mood.confidence, 3),
+        "emotions": {k: round(v, 3) for k, v in mood.emotions.as_dict().items()},
+        "faces": mood.faces,
+        "engaged": mood.engaged,
+        "shift": mood.shift,
+        "away_s": round(mood.away_s, 1),
+        "at": time.time(),
+        "t": mood.t,
+    }
+
+
+def lan_address() -> str:
+    """The address phones on the LAN reach this device by (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET: routing decides, nothing is sent
+            return str(probe.getsockname()[0])
+    except OSError:
+        return socket.gethostname()
+
+
+class Appliance:
+    """Builds and runs the whole appliance; also what the web page sees of it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        make_source: Callable[[], FrameSource] | None = None,
+        narrator: Narrator | None = None,
+        notifier: ServiceNotifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.started_at = time.monotonic()
+        self.notifier = notifier or ServiceNotifier()
+        self._make_source = make_source or (lambda: build_frame_source(settings.camera))
+        self.token = load_or_create_token(settings.state_dir)
+        self.hub = EventHub()
+        self.slot = NewestFrameSlot()
+        self.camera = CameraState()
+        self.frames_perceived = 0
+        self.last_perception_ms = 0.0
+        self.mood: Mood | None = None
+        self.timeline: deque[dict[str, Any]] = deque(maxlen=settings.web.timeline_minutes * 120)
+        self.current_turn: int | None = None
+        self.current_text = ""
+        self.story_listeners: list[Callable[[StoryEvent], None]] = []
+        self.mood_listeners: list[Callable[[Mood], None]] = []
+        self._status_lock = threading.Lock()
+        self._last_status: dict[str, Any] = {}
+        # Built in order of what can fail for a reason the user must fix (models).
+        self.perception: Perception = build_perception(
+            settings.vision, settings.models_dir, azure=settings.azure
+        )
+        self.tracker = MoodTracker(settings.mood)
+        self.narrator = narrator or build_narrator(settings.speech)
+        self.reading = ReadingPace(settings.story.reading_wpm)
+        self.store: StoryStore = open_store(settings.state_dir)
+        self.backends: StoryBackends = build_backends(
+            settings.story, settings.azure, settings.models_dir, emit=self._on_story_event
+        )
+        self.teller = Storyteller(
+            settings.story,
+            self.backends,
+            self.store,
+            n_ctx=settings.story.llama.n_ctx,
+            emit=self._on_story_event,
+        )
+        self.story_loop = StoryLoop(
+            self.teller,
+            settings.story,
+            behind_s=self._behind_s,
+            on_state=lambda state, reason: self.publish_status(),
+        )
+        self.supervisor = Supervisor(
+            self.stop, on_change=lambda worker, what: self.publish_status()
+        )
+        self.supervisor.add(Worker("capture", self._capture, stale_after_s=30.0))
+        self.supervisor.add(Worker("perception", self._perceive, stale_after_s=30.0))
+        # A turn beats once per turn: allow a slow model a long one.
+        self.supervisor.add(Worker("story", self._tell, stale_after_s=180.0))
+        self._story_beat: Callable[[], None] = lambda: None
+        self._shut_down = False
+        self.web_server: Any = None
+        self.web_thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # -- workers -------------------------------------------------------------------------
+
+    def _capture(self, stop: threading.Event, beat: Callable[[], None]) -> None:
+        source = self._make_source()
+        self.camera.source = source.name
+        try:
+            source.open()
+            self.camera.state, self.camera.problem = "delivering frames", None
+            self.publish_status()
+            while not stop.is_set():
+                self.slot.put(source.read())
+                self.camera.frames += 1
+                beat()
+        except SourceExhaustedError:
+            self.camera.state = "replay ended"
+            self.publish_status()
+            # Nothing more will come; stay alive (and beating) so this is not a failure.
+            while not stop.wait(1.0):
+                beat()
+        except Exception as exc:
+            self.camera.state = "lost"
+            self.camera.problem = f"camera lost ({exc})"
+            self.publish_status()
+            raise
+        finally:
+            source.close()
+
+    def _perceive(self, stop: threading.Event, beat: Callable[[], None]) -> None:
+        while not stop.is_set():
+            beat()
+            frame = self.slot.take(timeout=PERCEPTION_IDLE_S)
+            if frame is None:
+                mood = self.tracker.tick(time.monotonic())
+            else:
+                readings = self.perception.read(frame)
+                self.frames_perceived += 1
+                self.last_perception_ms = self.perception.timings.total_ms
+                mood = self.tracker.update(readings, frame.t)
+            if mood is not None:
+                self._on_mood(mood)
+
+    def _tell(self, stop: threading.Event, beat: Callable[[], None]) -> None:
+        # The story thread beats between turns and with every sentence it releases; a
+        # turn that produces nothing for ``stale_after_s`` counts as hung.
+        self._story_beat = beat
+        self.story_loop.run(stop, beat)
+
+    # -- events ------------------------------------------------------------------------
+
+    def _on_mood(self, mood: Mood) -> None:
+        self.mood = mood
+        data = mood_data(mood)
+        last = self.timeline[-1] if self.timeline else None
+        if (
+            last is None
+            or data["at"] - last["at"] >= 1.0
+            or last["label"] != data["label"]
+            or last["engaged"] != data["engaged"]
+        ):
+            self.timeline.append(
+                {"at": data["at"], "label": data["label"], "engaged": data["engaged"]}
+            )
+        self.hub.publish("mood", data)
+        self.story_loop.on_mood(mood)
+        for listener in self.mood_listeners:
+            listener(mood)
+
+    def _on_story_event(self, event: StoryEvent) -> None:
+        self._story_beat()
+        if event.kind == "token":
+            if self.current_turn is None:
+                self.current_turn = event.turn_id
+            self.current_text += event.text
+            self.hub.publish("token", {"turn": event.turn_id, "text": event.text})
+        elif event.kind == "sentence":
+            label = (
+                event.mood.dominant if event.mood else (self.mood.dominant if self.mood else None)
+            )
+            self.narrator.say(event.text, event.turn_id, label)
+            self.reading.add(event.text)
+            self.hub.publish("sentence", {"turn": event.turn_id, "text": event.text})
+        elif event.kind == "turn_started":
+            self.current_turn, self.current_text = event.turn_id, ""
+            if event.mood is not None and event.mood.shift:
+                # The reader's mood has changed: the narrator finishes the sentence it is
+                # speaking and skips the rest of the old turn (still on the page), so what
+                # is heard next answers the new mood.
+                self.narrator.clear()
+            self.hub.publish(
+                "turn",
+                {
+                    "phase": "started",
+                    "turn": event.turn_id,
+                    "mood_label": event.mood.dominant if event.mood else None,
+                },
+            )
+        elif event.kind == "turn_finished":
+            self.current_turn, self.current_text = None, ""
+            self.hub.publish(
+                "turn",
+                {
+                    "phase": "finished",
+                    "turn": event.turn_id,
+                    "text": event.text,
+                    "mood_label": event.mood.dominant if event.mood else None,
+                },
+            )
+        elif event.kind == "status":
+            message = event.status.get("message", "")
+            if message == "new story":
+                self.current_turn, self.current_text = None, ""
+                self.narrator.clear()
+                self.reading.reset()
+                self.hub.publish("turn", {"phase": "new_story", "turn": None})
+            elif message == "turn abandoned":
+                self.current_turn, self.current_text = None, ""
+            self.publish_status()
+        for listener in self.story_listeners:
+            listener(event)
+
+    def _behind_s(self) -> float:
+        if self.narrator.speaking:
+            return float(self.narrator.behind_s)
+        return self.reading.behind_s()
+
+    # -- what the page sees -------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.camera.problem:
+            problems.append(self.camera.problem)
+        loop = self.story_loop
+        if loop.state == "paused" and loop.reason and "page" not in loop.reason:
+            problems.append(f"The story is paused: {loop.reason}.")
+        backend = self.backends.status()
+        if backend.get("kind") == "azure":
+            problems.append("The local story model is not in use; Azure OpenAI tells the story.")
+        if backend.get("local_problem"):
+            problems.append(f"Local story model: {backend['local_problem']}")
+        speech = self.narrator.status()
+        if speech.get("problem"):
+            problems.append(str(speech["problem"]))
+        for worker in self.supervisor.workers.values():
+            if not worker.alive and not self.stop.is_set() and worker.thread is not None:
+                problems.append(
+                    f"The {worker.name} worker stopped ({worker.last_error}); restarting."
+                )
+        return problems
+
+    def status(self) -> dict[str, Any]:
+        backend = self.backends.status()
+        speech = self.narrator.status()
+        uptime = time.monotonic() - self.started_at
+        return {
+            "camera": {
+                "source": self.camera.source,
+                "state": self.camera.state,
+                "frames": self.camera.frames,
+                "dropped": self.slot.dropped,
+            },
+            "perception": {
+                "frames": self.frames_perceived,
+                "fps": round(self.frames_perceived / uptime, 1) if uptime > 0 else 0.0,
+                "last_ms": round(self.last_perception_ms, 2),
+            },
+            "mood": {"mode": self.settings.mood.mode},
+            "story": {
+                "state": self.story_loop.state,
+                "reason": self.story_loop.reason,
+                "story_id": self.teller.story.id,
+                "turns": self.teller.turn_count,
+                "turns_told": self.story_loop.turns_told,
+                "cuts": self.story_loop.cuts,
+                "guard_counts": dict(self.teller.guard_counts),
+                **backend,
+            },
+            "speech": {**speech, "behind_s": round(self._behind_s(), 1)},
+            "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
+            "web": {"clients": self.hub.client_count, "dropped": self.hub.clients_dropped},
+            "problems": self.problems(),
+            "uptime_s": round(uptime, 1),
+        }
+
+    def publish_status(self) -> None:
+        status = self.status()
+        with self._status_lock:
+            self._last_status = status
+        self.hub.publish("status", status)
+
+    def story(self) -> dict[str, Any]:
+        story = self.teller.story
+        turns = self.store.turns(story.id)
+        return {
+            "id": story.id,
+            "premise": story.premise,
+            "genre": story.genre,
+            "audience": story.audience,
+            "turns": [
+                {"idx": t.idx, "text": t.text, "mood_label": t.mood_label, "backend": t.backend}
+                for t in turns
+            ],
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "status": self.status(),
+            "mood": mood_data(self.mood) if self.mood else None,
+            "timeline": list(self.timeline),
+            "current": {"turn": self.current_turn, "text": self.current_text},
+        }
+
+    def new_story(self) -> dict[str, Any]:
+        self.story_loop.request_new_story()
+        return {"requested": True}
+
+    def pause(self) -> None:
+        self.story_loop.pause()
+        self.publish_status()
+
+    def resume(self) -> None:
+        self.story_loop.resume()
+        self.publish_status()
+
+    def healthy(self) -> tuple[bool, str]:
+        dead = [w.name for w in self.supervisor.workers.values() if not w.alive]
+        if dead:
+            return False, f"not running: {', '.join(dead)}"
+        return True, "every worker is running"
+
+    # -- running ------------------------------------------------------------------------
+
+    def start_web(self) -> None:
+        import uvicorn
+
+        web = self.settings.web
+        app = create_app(self, self.hub, self.token)
+        family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((web.host, web.port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(f"cannot serve the page on {web.host}:{web.port}: {exc}") from exc
+        sock.listen(128)
+        sock.setblocking(False)
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=5,
+            # Bounded work per connection; an idle client costs one small coroutine.
+            limit_concurrency=512,
+        )
+        self.web_server = uvicorn.Server(config)
+        self.web_thread = threading.Thread(
+            target=self.web_server.run, kwargs={"sockets": [sock]}, name="web", daemon=True
+        )
+        self.web_thread.start()
+        deadline = time.monotonic() + 10
+        while not self.web_server.started and time.monotonic() < deadline:
+            if not self.web_thread.is_alive():
+                raise RuntimeError("the web server failed to start (see the log above)")
+            time.sleep(0.02)
+
+    def url(self) -> str:
+        host = self.settings.web.host
+        shown = lan_address() if host in ("0.0.0.0", "::") else host
+        return f"http://{shown}:{self.port}/"
+
+    def start(self) -> None:
+        if self.settings.web.enabled:
+            self.start_web()
+        self.supervisor.start()
+        self.publish_status()
+
+    def run_until_stopped(self) -> None:
+        """The main thread's loop: supervise, notify systemd, publish status."""
+        watchdog_every = (self.notifier.watchdog_s or 0) / 2
+        next_watchdog = 0.0
+        next_status = 0.0
+        self.notifier.ready(f"telling stories; page at {self.url() if self.port else 'off'}")
+        while not self.stop.wait(0.25):
+            self.supervisor.check()
+            now = time.monotonic()
+            if watchdog_every and now >= next_watchdog and self.supervisor.all_fresh():
+                self.notifier.watchdog()
+                next_watchdog = now + watchdog_every
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                self.publish_status()
+                self.notifier.status(
+                    f"story {self.story_loop.state}; camera {self.camera.state}; "
+                    f"{self.teller.turn_count} turns"
+                )
+
+    def shutdown(self) -> None:
+        """Stop within ``SHUTDOWN_S``: drop the unfinished turn (never stored half done),
+        stop speaking, close the camera, close the web streams, persist and exit."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        log.info("stopping")
+        self.notifier.stopping()
+        self.stop.set()
+        self.story_loop.stop_turn()
+        self.slot.close()
+        self.narrator.close(timeout=1.5)
+        self.hub.close()
+        if self.web_server is not None:
+            self.web_server.should_exit = True
+        self.supervisor.join(timeout=2.0)
+        if self.web_thread is not None:
+            self.web_thread.join(timeout=1.5)
+        self.backends.close()
+        self.store.close()
+        log.info("stopped")
+
+
+def run_appliance(settings: Settings) -> int:
+    stop_requested = threading.Event()
+    appliance = Appliance(settings)
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        appliance.stop.set()
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    try:
+        appliance.start()
+        url = appliance.url() if appliance.port else None
+        speech = appliance.narrator.status()
+        print(f"Moodtale is running. Camera: {appliance.camera.source}.", flush=True)
+        if url:
+            print(f"Open {url} on a phone or laptop on this network.", flush=True)
+        print(f"Speech: {speech.get('summary', '')}.", flush=True)
+        # The token is a secret: shown on a terminal, never written to the journal.
+        if sys.stdout.isatty():
+            print(f"Device token (for New story / Pause): {appliance.token}", flush=True)
+        else:
+            print("Device token: run `moodtale doctor` to see it.", flush=True)
+        appliance.run_until_stopped()
+    finally:
+        appliance.shutdown()
+    return 0

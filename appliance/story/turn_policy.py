@@ -1,0 +1,204 @@
+"""The turn policy: when the storyteller tells, cuts, pauses and waits.
+
+The story keeps going while the reader is there, turn after turn, each answering the
+mood of the moment. A shift makes the very next turn answer it; a strong shift cuts the
+turn being written at its next sentence end. The reader leaving finishes the sentence and
+pauses the story; the reader coming back resumes it with a one-line recap. The story
+never runs ahead of the narrator (or of a reader's eyes, with speech off).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance.events import Mood
+from appliance.story.settings import StorySettings
+from appliance.story.storyteller import StoryPausedError, Storyteller, TurnControl
+
+log = logging.getLogger(__name__)
+
+WAIT_STEP_S = 0.5
+"""The longest the loop sleeps without looking at the stop event."""
+PAUSED_RETRY_S = (2.0, 30.0)
+"""Bounds on the wait before trying again when no story model can serve."""
+
+StoryState = str
+"""In plain words, for the page: "telling", "waiting for a reader", "paused", ..."""
+
+
+@dataclass(slots=True)
+class ReadingPace:
+    """How far a reader reading at ``wpm`` is behind the text released so far."""
+
+    wpm: int
+    clock: Callable[[], float] = time.monotonic
+    _caught_up_at: float = 0.0
+
+    def add(self, text: str) -> None:
+        if self.wpm <= 0:
+            return
+        now = self.clock()
+        seconds = len(text.split()) * 60.0 / self.wpm
+        self._caught_up_at = max(self._caught_up_at, now) + seconds
+
+    def behind_s(self) -> float:
+        return max(0.0, self._caught_up_at - self.clock())
+
+    def reset(self) -> None:
+        self._caught_up_at = 0.0
+
+
+class StoryLoop:
+    """The story thread's body. ``on_mood`` and the controls may be called from any thread."""
+
+    def __init__(
+        self,
+        teller: Storyteller,
+        settings: StorySettings,
+        behind_s: Callable[[], float],
+        on_state: Callable[[StoryState, str | None], None] = lambda state, reason: None,
+    ) -> None:
+        self.teller = teller
+        self.settings = settings
+        self.behind_s = behind_s
+        self.on_state = on_state
+        self.state: StoryState = "starting"
+        self.reason: str | None = None
+        self.turns_told = 0
+        self.cuts = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._mood: Mood | None = None
+        self._engaged = False
+        self._reader_left = False
+        self._user_paused = False
+        self._new_story = False
+        self._control: TurnControl | None = None
+        self._turn_label: str | None = None
+        self._shift_pending = False
+        self._paused_wait = PAUSED_RETRY_S[0]
+
+    # -- from other threads ------------------------------------------------------------
+
+    def on_mood(self, mood: Mood) -> None:
+        with self._lock:
+            self._mood = mood
+            control = self._control
+            if self._engaged and not mood.engaged:
+                self._reader_left = True
+                if control is not None:
+                    control.cut.set()  # finish the sentence, then pause
+            elif mood.engaged and not self._engaged:
+                self._wake.set()
+            elif (
+                mood.shift
+                and control is not None
+                and mood.dominant != self._turn_label
+                and mood.confidence >= self.settings.cut_on_shift
+            ):
+                self.cuts += 1
+                control.cut.set()
+            if mood.shift:
+                self._shift_pending = True
+                self._wake.set()
+            self._engaged = mood.engaged
+
+    def pause(self) -> None:
+        with self._lock:
+            self._user_paused = True
+            if self._control is not None:
+                self._control.cut.set()
+        self._wake.set()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._user_paused = False
+        self._wake.set()
+
+    def request_new_story(self) -> None:
+        """End the current story and begin another; the turn in progress is dropped."""
+        with self._lock:
+            self._new_story = True
+            if self._control is not None:
+                self._control.abort.set()
+        self._wake.set()
+
+    def stop_turn(self) -> None:
+        """Shutting down: drop the turn in progress (it is never stored half done)."""
+        with self._lock:
+            if self._control is not None:
+                self._control.abort.set()
+        self._wake.set()
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _set_state(self, state: StoryState, reason: str | None = None) -> None:
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            log.info("story: %s%s", state, f" ({reason})" if reason else "")
+            self.on_state(state, reason)
+
+    def _wait(self, stop: threading.Event, seconds: float) -> None:
+        self._wake.wait(min(seconds, WAIT_STEP_S))
+        self._wake.clear()
+
+    def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
+        self._paused_wait = PAUSED_RETRY_S[0]
+        while not stop.is_set():
+            beat()
+            with self._lock:
+                new_story, self._new_story = self._new_story, False
+                user_paused = self._user_paused
+                mood = self._mood if self._engaged else None
+                shift_pending = self._shift_pending
+            if new_story:
+                self.teller.new_story()
+            elif user_paused:
+                self._set_state("paused", "paused from the page")
+                self._wait(stop, WAIT_STEP_S)
+            elif mood is None:
+                self._set_state("waiting for a reader")
+                self._wait(stop, WAIT_STEP_S)
+            elif self.behind_s() > self.settings.max_ahead_s and not shift_pending:
+                # Waiting for the narrator. A shift is answered at once, even a little
+                # ahead of it: the story should answer a frown within a second or two.
+                self._set_state("telling")
+                self._wait(stop, self.behind_s() - self.settings.max_ahead_s)
+            else:
+                self._tell_one(mood, stop, answers_shift=shift_pending)
+
+    def _tell_one(self, mood: Mood, stop: threading.Event, *, answers_shift: bool) -> None:
+        if answers_shift and not mood.shift:
+            # The Mood that carried the shift has passed; this turn still answers it.
+            mood = dataclasses.replace(mood, shift=True)
+        with self._lock:
+            if self._reader_left:
+                self._reader_left = False
+                self.teller.reader_returned()
+            control = TurnControl()
+            self._control = control
+            self._shift_pending = False
+            self._turn_label = mood.dominant
+        self._set_state("telling")
+        try:
+            finished = self.teller.next_turn(mood, control)
+            self._paused_wait = PAUSED_RETRY_S[0]
+            if finished is not None:
+                self.turns_told += 1
+        except StoryPausedError as exc:
+            wait = exc.retry_after or self._paused_wait
+            wait = min(max(wait, PAUSED_RETRY_S[0]), PAUSED_RETRY_S[1])
+            self._paused_wait = min(self._paused_wait * 2, PAUSED_RETRY_S[1])
+            self._set_state("paused", f"no story model can serve: {exc}")
+            deadline = time.monotonic() + wait
+            while not stop.is_set() and time.monotonic() < deadline:
+                self._wait(stop, deadline - time.monotonic())
+        finally:
+            with self._lock:
+                self._control = None
+                self._turn_label = None

@@ -1,0 +1,212 @@
+// The Moodtale page: the story as it is written, the reader's mood, what is in use.
+// Plain JS, no build step, no CDN. EventSource reconnects by itself; on every
+// (re)connection the page reloads the story so nothing is missed.
+"use strict";
+
+const LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+const TIMELINE_SECONDS = 300;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  storyId: null,
+  currentTurn: null,
+  currentText: "",
+  timeline: [], // {at (epoch s), label, engaged}
+  source: null,
+};
+
+function setText(id, text) { $(id).textContent = text; }
+
+function buildBars() {
+  const list = $("bars");
+  for (const label of LABELS) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = label;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    const fill = document.createElement("span");
+    fill.className = "fill";
+    fill.id = "fill-" + label;
+    fill.style.background = "var(--" + label + ")";
+    bar.appendChild(fill);
+    const value = document.createElement("span");
+    value.className = "value";
+    value.id = "value-" + label;
+    item.append(name, bar, value);
+    list.appendChild(item);
+  }
+}
+
+function showMood(mood) {
+  if (!mood) return;
+  setText("mood-label", mood.engaged ? mood.label : "no reader");
+  setText("mood-confidence", mood.engaged ? Math.round(mood.confidence * 100) + "%" : "");
+  $("mood-label").dataset.label = mood.label;
+  let presence;
+  if (!mood.engaged) presence = "nobody looking for " + Math.round(mood.away_s) + " s";
+  else presence = mood.faces === 1 ? "1 face" : mood.faces + " faces";
+  setText("mood-presence", presence);
+  for (const label of LABELS) {
+    const value = mood.emotions[label] || 0;
+    $("fill-" + label).style.width = (value * 100).toFixed(1) + "%";
+    setText("value-" + label, Math.round(value * 100) + "%");
+  }
+  const last = state.timeline[state.timeline.length - 1];
+  if (!last || mood.at - last.at >= 1 || last.label !== mood.label || last.engaged !== mood.engaged) {
+    state.timeline.push({ at: mood.at, label: mood.label, engaged: mood.engaged });
+    trimTimeline();
+    drawTimeline();
+  }
+}
+
+function trimTimeline() {
+  const newest = state.timeline.length ? state.timeline[state.timeline.length - 1].at : 0;
+  while (state.timeline.length && state.timeline[0].at < newest - TIMELINE_SECONDS) {
+    state.timeline.shift();
+  }
+}
+
+function drawTimeline() {
+  const canvas = $("timeline");
+  const ctx = canvas.getContext("2d");
+  const styles = getComputedStyle(document.documentElement);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!state.timeline.length) return;
+  const end = state.timeline[state.timeline.length - 1].at;
+  const start = end - TIMELINE_SECONDS;
+  const x = (at) => ((at - start) / TIMELINE_SECONDS) * canvas.width;
+  state.timeline.forEach((point, i) => {
+    const next = i + 1 < state.timeline.length ? state.timeline[i + 1].at : end + 1;
+    const colour = point.engaged ? point.label : "away";
+    ctx.fillStyle = styles.getPropertyValue("--" + colour).trim() || "#999";
+    ctx.fillRect(x(point.at), 0, Math.max(1, x(next) - x(point.at)), canvas.height);
+  });
+}
+
+function showStatus(status) {
+  if (!status) return;
+  const camera = status.camera || {};
+  setText("use-camera", [camera.source, camera.state].filter(Boolean).join(", ") || "–");
+  const story = status.story || {};
+  setText("use-story", [story.backend, story.kind].filter(Boolean).join(" · ") || "–");
+  const speech = status.speech || {};
+  setText("use-speech", speech.summary || "–");
+  setText("use-state", story.state || "–");
+  const problems = status.problems || [];
+  const box = $("problems");
+  box.replaceChildren(...problems.map((text) => {
+    const p = document.createElement("p");
+    p.textContent = text;
+    return p;
+  }));
+  box.hidden = problems.length === 0;
+  const waiting = $("waiting");
+  const idle = story.state && story.state !== "telling";
+  waiting.hidden = !idle;
+  waiting.textContent = idle ? "The story is " + story.state + "." : "";
+}
+
+function turnParagraph(turn) {
+  const p = document.createElement("p");
+  p.className = "turn";
+  p.dataset.turn = String(turn.idx);
+  p.dataset.mood = turn.mood_label || "";
+  p.textContent = turn.text;
+  p.style.borderLeftColor = "var(--" + (LABELS.includes(turn.mood_label) ? turn.mood_label : "neutral") + ")";
+  return p;
+}
+
+async function loadStory() {
+  const response = await fetch("/api/story", { cache: "no-store" });
+  if (!response.ok) return;
+  const story = await response.json();
+  state.storyId = story.id;
+  setText("premise", story.premise || "");
+  $("turns").replaceChildren(...story.turns.map(turnParagraph));
+  if (state.currentTurn !== null && story.turns.some((t) => t.idx === state.currentTurn)) {
+    state.currentTurn = null;
+    state.currentText = "";
+  }
+  setText("current", state.currentText);
+}
+
+function onTurn(data) {
+  if (data.phase === "started") {
+    state.currentTurn = data.turn;
+    state.currentText = "";
+    setText("current", "");
+  } else if (data.phase === "finished") {
+    if (!$("turns").querySelector('[data-turn="' + data.turn + '"]')) {
+      $("turns").appendChild(turnParagraph({ idx: data.turn, text: data.text, mood_label: data.mood_label }));
+    }
+    state.currentTurn = null;
+    state.currentText = "";
+    setText("current", "");
+  } else if (data.phase === "new_story") {
+    state.currentTurn = null;
+    state.currentText = "";
+    loadStory();
+  }
+}
+
+function onToken(data) {
+  if (state.currentTurn === null) state.currentTurn = data.turn;
+  if (data.turn !== state.currentTurn) return;
+  state.currentText += data.text;
+  setText("current", state.currentText);
+}
+
+function connect() {
+  const source = new EventSource("/api/events");
+  state.source = source;
+  const conn = $("connection");
+  source.addEventListener("hello", (event) => {
+    const hello = JSON.parse(event.data);
+    conn.textContent = "live";
+    conn.className = "chip live";
+    state.timeline = hello.timeline || [];
+    if (hello.current && hello.current.turn !== null) {
+      state.currentTurn = hello.current.turn;
+      state.currentText = hello.current.text || "";
+    }
+    showStatus(hello.status);
+    showMood(hello.mood);
+    drawTimeline();
+    loadStory();
+  });
+  source.addEventListener("mood", (event) => showMood(JSON.parse(event.data)));
+  source.addEventListener("token", (event) => onToken(JSON.parse(event.data)));
+  source.addEventListener("turn", (event) => onTurn(JSON.parse(event.data)));
+  source.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
+  source.onerror = () => {
+    conn.textContent = "reconnecting…";
+    conn.className = "chip down";
+  };
+}
+
+async function control(action) {
+  const token = $("token").value.trim();
+  localStorage.setItem("moodtale-token", token);
+  const response = await fetch("/api/story/" + action, {
+    method: "POST",
+    headers: { Authorization: "Bearer " + token },
+  });
+  if (response.ok) {
+    setText("control-result", action === "new" ? "A new story has begun." : "Done: " + action + ".");
+    if (action === "new") loadStory();
+  } else if (response.status === 401) {
+    setText("control-result", "That token is not right.");
+  } else {
+    setText("control-result", "The device said no (" + response.status + ").");
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  buildBars();
+  $("token").value = localStorage.getItem("moodtale-token") || "";
+  $("btn-new").addEventListener("click", () => control("new"));
+  $("btn-pause").addEventListener("click", () => control("pause"));
+  $("btn-resume").addEventListener("click", () => control("resume"));
+  connect();
+});

@@ -1,0 +1,152 @@
+"""The turn policy with the real storyteller and SmolLM2: shifts answered next, a pause
+when the reader leaves, a recap when they return, no running ahead of the narrator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from appliance.events import Emotions, Mood, StoryEvent
+from appliance.story import Storyteller, open_store
+from appliance.story.llama_backend import LlamaBackend
+from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX
+from appliance.story.turn_policy import ReadingPace, StoryLoop
+from tests.story.conftest import smol_story
+
+
+def mood(label: str, *, engaged: bool = True, shift: bool = False, confidence: float = 0.9) -> Mood:
+    emotions = Emotions.from_mapping({label: confidence, "neutral": 1 - confidence})
+    return Mood(
+        emotions=emotions,
+        dominant=label,
+        confidence=confidence,
+        faces=1 if engaged else 0,
+        engaged=engaged,
+        shift=shift,
+        t=time.monotonic(),
+    )
+
+
+@dataclass
+class Running:
+    loop: StoryLoop
+    teller: Storyteller
+    events: list[tuple[float, StoryEvent]] = field(default_factory=list)
+    behind: list[float] = field(default_factory=lambda: [0.0])
+
+    def started_turns(self, after: float = 0.0) -> list[StoryEvent]:
+        return [e for at, e in self.events if e.kind == "turn_started" and at > after]
+
+    def wait(self, test: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not test():
+            assert time.monotonic() < deadline, (self.loop.state, self.loop.reason)
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
+    store = open_store(tmp_path)
+    holder: list[Running] = []
+
+    def emit(event: StoryEvent) -> None:
+        if holder:
+            holder[0].events.append((time.monotonic(), event))
+
+    settings = smol_story(sentences_per_turn=2, reading_wpm=0, max_ahead_s=1.0)
+    teller = Storyteller(settings, smollm, store, n_ctx=1024, emit=emit)
+    run = Running(loop=StoryLoop(teller, settings, behind_s=lambda: 0.0), teller=teller)
+    run.loop.behind_s = lambda: run.behind[0]
+    holder.append(run)
+    stop = threading.Event()
+    thread = threading.Thread(target=run.loop.run, args=(stop,), daemon=True)
+    thread.start()
+    yield run
+    stop.set()
+    run.loop.stop_turn()
+    thread.join(timeout=30)
+    store.close()
+
+
+def test_no_reader_no_story(running: Running) -> None:
+    time.sleep(0.5)
+    assert running.loop.state == "waiting for a reader"
+    assert running.started_turns() == []
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: len(running.started_turns()) >= 1)
+
+
+def test_a_shift_is_answered_by_the_very_next_turn(running: Running) -> None:
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count >= 1)
+    shifted_at = time.monotonic()
+    running.loop.on_mood(mood("sad", shift=True))
+    # The steady Moods after it no longer carry the shift flag; the turn still answers it.
+    running.loop.on_mood(mood("sad"))
+    running.wait(lambda: len(running.started_turns(after=shifted_at)) >= 1)
+    answer = running.started_turns(after=shifted_at)[0]
+    assert answer.mood is not None and answer.mood.dominant == "sad"
+    running.wait(lambda: running.teller.turn_count > answer.turn_id)  # type: ignore[operator]
+    record = running.teller.store.turns(running.teller.story.id)[answer.turn_id]  # type: ignore[index]
+    assert record.mood_label == "sad"
+    assert record.instruction.startswith(SHIFT_PREFIX) or SHIFT_PREFIX in record.instruction
+
+
+def test_a_strong_shift_cuts_the_turn_being_written(running: Running) -> None:
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: len(running.started_turns()) >= 2)  # mid-story, mid-turn
+    running.loop.on_mood(mood("angry", shift=True, confidence=0.95))
+    assert running.loop.cuts == 1
+    # A weak shift does not cut.
+    running.loop.on_mood(mood("surprise", shift=True, confidence=0.3))
+    assert running.loop.cuts == 1
+
+
+def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Running) -> None:
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count >= 1)
+    running.loop.on_mood(mood("happy", engaged=False))
+    running.wait(lambda: running.loop.state == "waiting for a reader")
+    told = running.teller.turn_count
+    time.sleep(1.5)
+    assert running.teller.turn_count == told
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count > told)
+    record = running.teller.store.turns(running.teller.story.id)[told]
+    assert RESUME_INSTRUCTION in record.instruction
+
+
+def test_the_story_waits_for_the_narrator(running: Running) -> None:
+    running.behind[0] = 30.0  # the narrator is far behind
+    running.loop.on_mood(mood("happy"))
+    time.sleep(1.5)
+    assert running.started_turns() == []
+    running.behind[0] = 0.0
+    running.wait(lambda: len(running.started_turns()) >= 1)
+
+
+def test_pause_and_resume_from_the_page(running: Running) -> None:
+    running.loop.pause()
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.loop.state == "paused")
+    time.sleep(1.0)
+    assert running.started_turns() == []
+    running.loop.resume()
+    running.wait(lambda: len(running.started_turns()) >= 1)
+
+
+def test_reading_pace_counts_words() -> None:
+    now = [100.0]
+    pace = ReadingPace(wpm=120, clock=lambda: now[0])
+    pace.add("one two three four")  # 2 s at 120 words per minute
+    assert pace.behind_s() == pytest.approx(2.0)
+    now[0] += 1.5
+    assert pace.behind_s() == pytest.approx(0.5)
+    now[0] += 5
+    assert pace.behind_s() == 0.0
+    assert ReadingPace(wpm=0).behind_s() == 0.0
