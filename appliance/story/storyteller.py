@@ -49,10 +49,16 @@ class StoryPausedError(RuntimeError):
 
 @dataclass(slots=True)
 class TurnControl:
-    """Set ``cut`` to end the turn at the next sentence end; ``abort`` to drop it."""
+    """Set ``cut`` to end the turn at the next sentence end; ``hurry`` to end it now, at
+    the last sentence already released (or drop it if none was); ``abort`` to drop it."""
 
     cut: threading.Event = field(default_factory=threading.Event)
+    hurry: threading.Event = field(default_factory=threading.Event)
     abort: threading.Event = field(default_factory=threading.Event)
+
+    def dropping(self, accepted: bool) -> bool:
+        """Whether the turn is to be dropped (nothing of it kept)."""
+        return self.abort.is_set() or (self.hurry.is_set() and not accepted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,14 +248,14 @@ class Storyteller:
         reasons: Counter[str] = Counter()
         backend_error: BackendError | None = None
         for attempt in range(self.settings.attempts):
-            if control.abort.is_set():
+            if control.dropping(accepted=False):
                 break
             assembler, stats, first_sentence_s, backend_error = self._attempt(
                 idx, instruction, attempt, control, started
             )
             self.guard_counts.update(assembler.reasons)
             reasons.update(assembler.reasons)
-            if control.abort.is_set():
+            if control.dropping(bool(assembler.accepted)):
                 break
             if assembler.accepted:
                 return assembler, stats, attempt + 1, first_sentence_s
@@ -262,7 +268,7 @@ class Storyteller:
                 assembler.rejected,
                 assembler.last_rejected_sentence,
             )
-        if control.abort.is_set():
+        if control.abort.is_set() or control.hurry.is_set():
             self._status("turn abandoned")
             return None
         if backend_error is not None and not reasons:
@@ -303,7 +309,7 @@ class Storyteller:
                 if control.abort.is_set() or assembler.done:
                     finished = False
                     break
-                if control.cut.is_set() and assembler.accepted:
+                if control.hurry.is_set() or (control.cut.is_set() and assembler.accepted):
                     finished = False
                     break
             if finished:

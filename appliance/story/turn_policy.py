@@ -101,8 +101,10 @@ class StoryLoop:
                 and mood.dominant != self._turn_label
                 and mood.confidence >= self.settings.cut_on_shift
             ):
+                # End the turn now, at the last sentence already released (none: drop
+                # it): the next turn answers the new mood.
                 self.cuts += 1
-                control.cut.set()
+                control.hurry.set()
             if mood.shift:
                 self._shift_pending = True
                 self._wake.set()

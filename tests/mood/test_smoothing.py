@@ -26,7 +26,7 @@ def sad_after_step(times: list[float], settings: MoodSettings) -> float:
 
 
 def test_same_elapsed_time_gives_the_same_mood_at_any_frame_rate() -> None:
-    settings = MoodSettings()
+    settings = MoodSettings(half_life_s=0.25)
     at_10fps = sad_after_step(list(frame_times(T0 + 0.1, 0.5, 10)), settings)
     at_30fps = sad_after_step(list(frame_times(T0 + 1 / 30, 0.5, 30)), settings)
     # Both end on the frame at T0 + 0.5: two half-lives after the change.

@@ -87,6 +87,36 @@ def test_abort_keeps_nothing(smollm: LlamaBackend, store: StoryStore) -> None:
     assert not any(e.kind == "turn_finished" for e in events)
 
 
+def test_hurry_before_any_sentence_drops_the_turn(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, events = teller(smollm, store)
+    control = TurnControl()
+    control.hurry.set()
+    assert storyteller.next_turn(mood_for("happy", None), control) is None
+    assert store.turns(storyteller.story.id) == []
+    assert not any(e.kind in ("sentence", "turn_finished") for e in events)
+
+
+def test_hurry_after_a_sentence_ends_the_turn_there(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    control = TurnControl()
+    events: list[StoryEvent] = []
+
+    def emit(event: StoryEvent) -> None:
+        events.append(event)
+        if event.kind == "sentence":
+            control.hurry.set()  # a strong shift, just after the first sentence
+
+    settings = smol_story(sentences_per_turn=4)
+    backends = StoryBackends(settings, smollm, None)
+    storyteller = Storyteller(settings, backends, store, n_ctx=settings.llama.n_ctx, emit=emit)
+    finished = storyteller.next_turn(mood_for("happy", None), control)
+    assert finished is not None
+    sentences = [e.text for e in events if e.kind == "sentence"]
+    assert len(sentences) == 1
+    assert finished.record.text == sentences[0]
+
+
 def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path) -> None:
     path = tmp_path / "stories.sqlite3"
     store = StoryStore(path)
