@@ -135,6 +135,7 @@ class Appliance:
             self.teller,
             settings.story,
             behind_s=self._behind_s,
+            max_ahead_s=settings.speech.max_ahead_s,
             on_state=lambda state, reason: self.publish_status(),
         )
         self.supervisor = Supervisor(
@@ -248,6 +249,12 @@ class Appliance:
             )
         elif event.kind == "turn_finished":
             self.current_turn, self.current_text = None, ""
+            log.info(
+                "turn %s (%s): %s",
+                event.turn_id,
+                event.mood.dominant if event.mood else "no mood",
+                event.text,
+            )
             self.hub.publish(
                 "turn",
                 {

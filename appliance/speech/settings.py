@@ -56,7 +56,8 @@ class SpeechSettings(BaseModel):
         gt=0,
         le=300,
         description="Seconds of speech that may wait to be spoken before the storyteller "
-        "pauses, so the spoken story never falls far behind the written one.",
+        "pauses, so the spoken story never falls far behind the written one (with speech "
+        "off: how far ahead of a reader reading at story.reading_wpm).",
     )
     piper_voice: Path | None = Field(
         default=None,

@@ -84,19 +84,13 @@ class StorySettings(BaseModel):
         description="A mood shift at least this confident cuts the turn being written at its "
         "next sentence end, so the next turn answers it at once (above 1: never cut).",
     )
-    max_ahead_s: float = Field(
-        default=6.0,
-        ge=0.5,
-        le=600,
-        description="The story waits while the narrator (or, with speech off, a reader "
-        "reading at reading_wpm) is more than this many seconds behind it.",
-    )
     reading_wpm: int = Field(
         default=200,
         ge=0,
         le=2000,
-        description="With speech off: the reading speed the story keeps pace with "
-        "(words per minute; 0: no pacing, turn after turn as fast as the model writes).",
+        description="With speech off: the reading speed the story keeps pace with, never "
+        "more than speech.max_ahead_s ahead of such a reader (words per minute; 0: no "
+        "pacing, turn after turn as fast as the model writes).",
     )
     llama: LlamaSettings = Field(
         default_factory=LlamaSettings, description="The local story model (llama.cpp)."

@@ -61,11 +61,13 @@ class StoryLoop:
         teller: Storyteller,
         settings: StorySettings,
         behind_s: Callable[[], float],
+        max_ahead_s: float,
         on_state: Callable[[StoryState, str | None], None] = lambda state, reason: None,
     ) -> None:
         self.teller = teller
         self.settings = settings
         self.behind_s = behind_s
+        self.max_ahead_s = max_ahead_s
         self.on_state = on_state
         self.state: StoryState = "starting"
         self.reason: str | None = None
@@ -166,11 +168,11 @@ class StoryLoop:
             elif mood is None:
                 self._set_state("waiting for a reader")
                 self._wait(stop, WAIT_STEP_S)
-            elif self.behind_s() > self.settings.max_ahead_s and not shift_pending:
+            elif self.behind_s() > self.max_ahead_s and not shift_pending:
                 # Waiting for the narrator. A shift is answered at once, even a little
                 # ahead of it: the story should answer a frown within a second or two.
                 self._set_state("telling")
-                self._wait(stop, self.behind_s() - self.settings.max_ahead_s)
+                self._wait(stop, self.behind_s() - self.max_ahead_s)
             else:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 

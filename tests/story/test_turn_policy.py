@@ -58,9 +58,11 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
         if holder:
             holder[0].events.append((time.monotonic(), event))
 
-    settings = smol_story(sentences_per_turn=2, reading_wpm=0, max_ahead_s=1.0)
+    settings = smol_story(sentences_per_turn=2, reading_wpm=0)
     teller = Storyteller(settings, smollm, store, n_ctx=1024, emit=emit)
-    run = Running(loop=StoryLoop(teller, settings, behind_s=lambda: 0.0), teller=teller)
+    run = Running(
+        loop=StoryLoop(teller, settings, behind_s=lambda: 0.0, max_ahead_s=1.0), teller=teller
+    )
     run.loop.behind_s = lambda: run.behind[0]
     holder.append(run)
     stop = threading.Event()

@@ -89,7 +89,7 @@ function showStatus(status) {
   const camera = status.camera || {};
   setText("use-camera", [camera.source, camera.state].filter(Boolean).join(", ") || "–");
   const story = status.story || {};
-  setText("use-story", [story.backend, story.kind].filter(Boolean).join(" · ") || "–");
+  setText("use-story", story.backend || "–");
   const speech = status.speech || {};
   setText("use-speech", speech.summary || "–");
   setText("use-state", story.state || "–");
@@ -150,11 +150,18 @@ function onTurn(data) {
   }
 }
 
+function nearBottom() {
+  return window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+}
+
 function onToken(data) {
   if (state.currentTurn === null) state.currentTurn = data.turn;
   if (data.turn !== state.currentTurn) return;
+  // Follow the story as it is written, unless the reader has scrolled back up.
+  const follow = nearBottom();
   state.currentText += data.text;
   setText("current", state.currentText);
+  if (follow) window.scrollTo(0, document.body.scrollHeight);
 }
 
 function connect() {
