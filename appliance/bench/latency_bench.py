@@ -83,6 +83,9 @@ class RunResult:
     shift_ms: float
     first_token_ms: float
     first_audio_ms: float
+    turn: int
+    tries: int = 0
+    """How many tries the answering turn took (a try caught by the guards costs time)."""
 
 
 def percentile_max(values: list[float]) -> tuple[float, float]:
@@ -176,6 +179,10 @@ def run_latency_bench(
                 except TimeoutError as exc:
                     failures += 1
                     log.warning("run %d: %s", run + 1, exc)
+            time.sleep(5)  # let the last answering turn finish and be stored
+            tries = {t.idx: t.attempts for t in appliance.store.turns(appliance.teller.story.id)}
+            for result in results:
+                result.tries = tries.get(result.turn, 0)
         finally:
             reader.close()
             appliance.shutdown()
@@ -184,6 +191,7 @@ def run_latency_bench(
     audio_p50, audio_max = percentile_max([r.first_audio_ms for r in results])
     return {
         "runs": len(results),
+        "answered_on_first_try": sum(r.tries == 1 for r in results),
         "failed_runs": failures,
         "model": bench_settings.story.llama.model,
         "shift_ms_p50": shift_p50,
@@ -235,6 +243,7 @@ def _one_switch(
         shift_ms=round((shift_at - t0) * 1000, 1),
         first_token_ms=round((first_token_at - t0) * 1000, 1),
         first_audio_ms=round((audio_at - t0) * 1000, 1),
+        turn=turn_id,
     )
     log.info("switch to %s: %s", target, result)
     return result

@@ -74,13 +74,15 @@ class MoodSettings(BaseModel):
         "rides out a glance aside, a sneeze or a missed detection.",
     )
     facing_max_nose_offset: float = Field(
-        default=0.5,
+        default=1.0,
         gt=0.0,
         le=5.0,
         description="How far the nose tip may sit to one side of the midpoint between the "
         "eyes, in eye distances, for a face to count as facing the device (0 is straight "
-        "on; about 0.3 is a 30° head turn, 0.5 about 45°). A face without landmarks "
-        "counts as facing.",
+        "on; about 0.3 is a 30° head turn, 0.5 about 45°, 1.0 about 60°). Generous: a "
+        "reader who sits beside the device and reads at an angle is still reading (the "
+        "sample 'sad' face, a three-quarter view, measures 0.71). A face without "
+        "landmarks counts as facing.",
     )
     reader_switch_ratio: float = Field(
         default=1.5,

@@ -78,11 +78,12 @@ class StorySettings(BaseModel):
         description="Turns kept word for word when older ones are folded into the summary.",
     )
     cut_on_shift: float = Field(
-        default=0.5,
+        default=0.4,
         ge=0,
         le=1.01,
-        description="A mood shift at least this confident cuts the turn being written at its "
-        "next sentence end, so the next turn answers it at once (above 1: never cut).",
+        description="A mood shift at least this confident ends the turn being written at "
+        "once, at the last sentence already shown (dropping it if none was), so the next "
+        "turn answers the new mood without waiting (above 1: never).",
     )
     reading_wpm: int = Field(
         default=200,

@@ -95,6 +95,8 @@ class Storyteller:
         self.emit = emit
         self.n_ctx = n_ctx
         self.guard_counts: Counter[str] = Counter()
+        self._tries_idx = -1
+        self._tries_spent = 0
         self.calm_turns = 0
         self.resuming = False
         story = store.current_story()
@@ -121,6 +123,7 @@ class Storyteller:
         self.context = self._load_context(self.story)
         self.calm_turns = 0
         self.resuming = False
+        self._tries_idx, self._tries_spent = -1, 0
         self._status("new story", story=str(self.story.id))
         return self.story
 
@@ -206,7 +209,11 @@ class Storyteller:
         (most often: copying earlier turns): another seed, a little more temperature, and
         a shorter run of tokens that may not be copied."""
         llama = self.settings.llama
-        seed = None if llama.seed < 0 else llama.seed + attempt * 7919
+        # Every try at a turn gets its own seed, across calls too: a turn dropped or given
+        # up and told again must not replay the same rejected text (with a fixed seed it
+        # would, forever).
+        spent = self._tries_spent if self._tries_idx == len(self.context.turns) else 0
+        seed = None if llama.seed < 0 else llama.seed + spent * 7919
         temperature = llama.temperature + 0.1 * attempt
         if attempt > 0 and temperature < 0.5:
             # A greedy retry would write the same rejected text again.
@@ -253,6 +260,9 @@ class Storyteller:
             assembler, stats, first_sentence_s, backend_error = self._attempt(
                 idx, instruction, attempt, control, started
             )
+            if self._tries_idx != idx:
+                self._tries_idx, self._tries_spent = idx, 0
+            self._tries_spent += 1
             self.guard_counts.update(assembler.reasons)
             reasons.update(assembler.reasons)
             if control.dropping(bool(assembler.accepted)):

@@ -27,6 +27,8 @@ WAIT_STEP_S = 0.5
 PAUSED_RETRY_S = (2.0, 30.0)
 """Bounds on the wait before trying again when no story model can serve."""
 
+GIVEN_UP_PAUSE_S = 0.5
+
 StoryState = str
 """In plain words, for the page: "telling", "waiting for a reader", "paused", ..."""
 
@@ -73,6 +75,7 @@ class StoryLoop:
         self.reason: str | None = None
         self.turns_told = 0
         self.cuts = 0
+        self.given_up = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._mood: Mood | None = None
@@ -194,6 +197,10 @@ class StoryLoop:
             self._paused_wait = PAUSED_RETRY_S[0]
             if finished is not None:
                 self.turns_told += 1
+            elif not (control.hurry.is_set() or control.abort.is_set()):
+                # Given up (every try caught by the guards): breathe before the next one.
+                self.given_up += 1
+                self._wait(stop, GIVEN_UP_PAUSE_S)
         except StoryPausedError as exc:
             wait = exc.retry_after or self._paused_wait
             wait = min(max(wait, PAUSED_RETRY_S[0]), PAUSED_RETRY_S[1])

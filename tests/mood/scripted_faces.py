@@ -36,13 +36,14 @@ def frontal_keypoints(box: Box) -> tuple[tuple[float, float], ...]:
 
 
 def turned_keypoints(box: Box) -> tuple[tuple[float, float], ...]:
-    """The same face turned well aside: the eyes close up and the nose sits off to one side."""
+    """The same face turned well aside (nearly in profile, about 70°): the eyes close up
+    and the nose sits far off to one side (1.5 eye distances from their midpoint)."""
     cx, cy = box.center
     w, h = box.w, box.h
     return (
         (cx - 0.05 * w, cy - 0.15 * h),
         (cx + 0.15 * w, cy - 0.15 * h),
-        (cx + 0.25 * w, cy),
+        (cx + 0.35 * w, cy),
         (cx + 0.15 * w, cy + 0.2 * h),
         (cx - 0.4 * w, cy - 0.1 * h),
         (cx + 0.3 * w, cy - 0.1 * h),

@@ -9,7 +9,7 @@ from appliance.commands.story import mood_for
 from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
-from appliance.story.prompts import OPENERS
+from appliance.story.prompts import OPENERS, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl
@@ -115,6 +115,25 @@ def test_hurry_after_a_sentence_ends_the_turn_there(
     sentences = [e.text for e in events if e.kind == "sentence"]
     assert len(sentences) == 1
     assert finished.record.text == sentences[0]
+
+
+def test_a_turn_told_again_gets_new_seeds(smollm: LlamaBackend, store: StoryStore) -> None:
+    """A dropped or given-up turn told again must not replay the text it threw away."""
+    control = TurnControl()
+
+    def emit(event: StoryEvent) -> None:
+        if event.kind == "sentence":
+            control.abort.set()  # dropped after one try
+
+    settings = smol_story()
+    storyteller = Storyteller(
+        settings, StoryBackends(settings, smollm, None), store, n_ctx=1024, emit=emit
+    )
+    instruction = instruction_for(mood_for("happy", None), settings, first_turn=True)
+    first_seed = storyteller.request_for(instruction).seed
+    assert storyteller.next_turn(mood_for("happy", None), control) is None
+    again = storyteller.request_for(instruction).seed
+    assert first_seed == settings.llama.seed and again != first_seed
 
 
 def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path) -> None:
