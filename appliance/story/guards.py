@@ -233,9 +233,6 @@ class TurnAssembler:
     """Earlier turns: a sentence mostly copied from them is stale."""
     stale_overlap: float = 0.3
     """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
-    opener: str = ""
-    """The words the turn was given to start with: they come back by design, so they
-    do not count against the first sentence (pass ``story_texts`` without them too)."""
     accepted: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: str | None = None
@@ -334,8 +331,6 @@ class TurnAssembler:
         return overlap(sentence, earlier) >= 0.6
 
     def _is_stale(self, sentence: str) -> bool:
-        if self.opener and sentence.startswith(self.opener):
-            sentence = sentence[len(self.opener) :]
         return overlap(sentence, self._story_grams) >= self.stale_overlap
 
     @property

@@ -303,8 +303,7 @@ class Storyteller:
         assembler = TurnAssembler(
             prompt_texts=(story_rules(self.settings), *instructions),
             target_sentences=self.settings.sentences_per_turn,
-            story_texts=tuple(without_opener(turn.text) for turn in self.context.recent),
-            opener=instruction.opener,
+            story_texts=tuple(turn.text for turn in self.context.recent),
         )
         stats = GenerationStats()
         cancel = threading.Event()

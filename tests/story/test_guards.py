@@ -170,19 +170,3 @@ def test_a_quotation_is_not_split_into_sentences() -> None:
 )
 def test_lists_glued_numbers_and_short_quotes(sentence: str, reason: str | None) -> None:
     assert garbage_reason(sentence) == reason
-
-
-def test_the_opener_does_not_count_against_the_first_sentence() -> None:
-    opener = "Just when things felt gloomy,"
-    earlier = f"{opener} a kind owl flew down from the old oak tree."
-    sentence = f"{opener} a small boat drifted past."
-    counted = TurnAssembler(prompt_texts=(), target_sentences=3, story_texts=(earlier,))
-    assert counted.feed(sentence + " Then ") == []
-    assert counted.rejected == "stale"
-    told = TurnAssembler(
-        prompt_texts=(),
-        target_sentences=3,
-        story_texts=("a kind owl flew down from the old oak tree.",),
-        opener=opener,
-    )
-    assert told.feed(sentence + " Then ") == [sentence]
