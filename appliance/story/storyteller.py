@@ -141,6 +141,26 @@ class Storyteller:
             )
         )
 
+    def fold_ahead(self, turns_ahead: int = 2) -> bool:
+        """Fold old turns now if the next ``turns_ahead`` turns would need it.
+
+        A fold costs seconds (the model writes the summary, and the changed system prompt
+        is evaluated afresh), which is better spent while the story waits for its narrator
+        or its reader than when a frown wants an answer. True when anything was folded.
+        """
+        if not self.context.turns:
+            return False
+        room = (self.settings.llama.max_tokens + OPENER_TOKENS) * turns_ahead
+        instruction = self.context.instructions()[-1]
+        try:
+            folded = self.context.make_room(self.llm, instruction, room, self._save_summary)
+        except BackendError as exc:
+            log.info("could not fold ahead: %s", exc)
+            return False
+        if folded:
+            self._status("older turns folded into the summary")
+        return folded
+
     def _save_summary(self, summary: str, folded_upto: int) -> None:
         self.store.save_summary(self.story.id, summary, folded_upto)
 

@@ -87,6 +87,7 @@ class StoryLoop:
         self._turn_label: str | None = None
         self._shift_pending = False
         self._paused_wait = PAUSED_RETRY_S[0]
+        self._folded_while_idle = False
 
     # -- from other threads ------------------------------------------------------------
 
@@ -154,6 +155,14 @@ class StoryLoop:
         self._wake.wait(min(seconds, WAIT_STEP_S))
         self._wake.clear()
 
+    def _idle(self, stop: threading.Event, seconds: float) -> None:
+        """Wait; the first time in each idle spell, fold the story's old turns if the next
+        turns would need it, so that cost never lands on a turn someone is waiting for."""
+        if not self._folded_while_idle:
+            self._folded_while_idle = True
+            self.teller.fold_ahead()
+        self._wait(stop, seconds)
+
     def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
         self._paused_wait = PAUSED_RETRY_S[0]
         while not stop.is_set():
@@ -167,15 +176,15 @@ class StoryLoop:
                 self.teller.new_story()
             elif user_paused:
                 self._set_state("paused", "paused from the page")
-                self._wait(stop, WAIT_STEP_S)
+                self._idle(stop, WAIT_STEP_S)
             elif mood is None:
                 self._set_state("waiting for a reader")
-                self._wait(stop, WAIT_STEP_S)
+                self._idle(stop, WAIT_STEP_S)
             elif self.behind_s() > self.max_ahead_s and not shift_pending:
                 # Waiting for the narrator. A shift is answered at once, even a little
                 # ahead of it: the story should answer a frown within a second or two.
                 self._set_state("telling")
-                self._wait(stop, self.behind_s() - self.max_ahead_s)
+                self._idle(stop, self.behind_s() - self.max_ahead_s)
             else:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 
@@ -190,6 +199,7 @@ class StoryLoop:
             control = TurnControl()
             self._control = control
             self._shift_pending = False
+            self._folded_while_idle = False
             self._turn_label = mood.dominant
         self._set_state("telling")
         try:

@@ -193,3 +193,25 @@ def test_sixty_turns_never_overflow_the_window(smollm: LlamaBackend, store: Stor
     story = store.story(storyteller.story.id)
     assert story is not None and story.summary == storyteller.context.summary
     assert any("folded" in e.status.get("message", "") for e in events if e.kind == "status")
+
+
+def test_folding_ahead_keeps_the_fold_out_of_the_turns(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    """Folded while idle, the story never makes a waiting reader sit through a fold."""
+    events: list[StoryEvent] = []
+    settings = smol_story(keep_recent_turns=2)
+    storyteller = Storyteller(
+        settings, StoryBackends(settings, smollm, None), store, n_ctx=1024, emit=events.append
+    )
+    folds_ahead = 0
+    for turn in range(16):
+        folds_ahead += storyteller.fold_ahead()
+        before = len(events)
+        storyteller.next_turn(mood_for("happy" if turn % 2 else "sad", None))
+        folded_in_turn = [
+            e for e in events[before:] if e.kind == "status" and "folded" in e.status["message"]
+        ]
+        assert folded_in_turn == [], f"turn {turn} had to fold"
+    assert folds_ahead >= 1
+    assert storyteller.context.summary
