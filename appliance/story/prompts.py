@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from dataclasses import dataclass
 
 from appliance.events import Mood
@@ -95,20 +93,6 @@ def mood_label(mood: Mood | None, calm_turns: int, bored_after: int) -> str:
     return label
 
 
-def least_recent(
-    choices: Sequence[str], used: Sequence[str], start: int, matches: Callable[[str, str], bool]
-) -> str:
-    """The choice used longest ago in ``used`` (oldest first; never used is best), ties
-    broken by rotation from ``start``. Rotating by turn number alone repeats choices when
-    moods alternate (every other turn sees only half of a pool)."""
-
-    def rank(i: int) -> tuple[int, int]:
-        last = max((n for n, text in enumerate(used) if matches(text, choices[i])), default=-1)
-        return (last, (i - start) % len(choices))
-
-    return choices[min(range(len(choices)), key=rank)]
-
-
 def instruction_for(
     mood: Mood | None,
     settings: StorySettings,
@@ -117,12 +101,9 @@ def instruction_for(
     calm_turns: int = 0,
     resuming: bool = False,
     turn: int = 0,
-    recent_turns: Sequence[str] = (),
-    recent_instructions: Sequence[str] = (),
 ) -> Instruction:
     """The narrative instruction for this turn: where the story goes next (a beat) and
-    how it should feel (the mood mapped to a direction). ``recent_turns`` and
-    ``recent_instructions`` (oldest first) let beats and openers not come back soon."""
+    how it should feel (the mood mapped to a direction)."""
     label = mood_label(mood, calm_turns, settings.bored_after_turns)
     parts = []
     if first_turn:
@@ -131,17 +112,15 @@ def instruction_for(
         parts.append(RESUME_INSTRUCTION)
     elif settings.beats:
         beats = KIND_BEATS if label in COMFORTING else OPEN_BEATS
-        beat = least_recent(beats, recent_instructions, turn, lambda text, b: f"Next: {b}." in text)
-        parts.append(f"Next: {beat}.")
+        parts.append(f"Next: {beats[turn % len(beats)]}.")
     mood_text = MOOD_INSTRUCTIONS[label]
     if mood is not None and mood.shift and not first_turn:
         mood_text = SHIFT_PREFIX + mood_text
     parts.append(mood_text)
     opener = ""
     if settings.openers and not first_turn and not resuming:
-        opener = least_recent(
-            OPENERS[label], recent_turns, turn, lambda text, o: text.startswith(o)
-        )
+        choices = OPENERS[label]
+        opener = choices[turn % len(choices)]
     return Instruction(label=label, text=" ".join(parts), opener=opener)
 
 

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 WORD_PIECE = re.compile(r"\S+\s*")
 OPENER_TOKENS = 16
 """Generous room for an opener's tokens (they are a few words)."""
-RECENT_CHOICES = 12
-"""How far back beats and openers are remembered, so they do not come back soon."""
 STORY_MEMORY_TURNS = 200
 """How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
@@ -181,8 +179,6 @@ class Storyteller:
             calm_turns=self.calm_turns,
             resuming=self.resuming,
             turn=len(self.context.turns),
-            recent_turns=self.story_so_far()[-RECENT_CHOICES:],
-            recent_instructions=self.context.instructions()[-RECENT_CHOICES:],
         )
         # Room for the reply, and for the opener written into it.
         reply_tokens = self.settings.llama.max_tokens + (OPENER_TOKENS if instruction.opener else 0)

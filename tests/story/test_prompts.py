@@ -97,32 +97,3 @@ def test_the_system_prompt_carries_premise_rules_and_summary() -> None:
     assert "safe for a child" in text
     assert text.endswith("The story so far: The robot found a brush.")
     assert "story so far" not in system_prompt(custom, "")
-
-
-def test_alternating_moods_still_get_every_opener_and_beat_in_turn() -> None:
-    """Rotating by turn number alone would give every other turn half of each pool."""
-    from appliance.commands.story import mood_for
-    from appliance.story.prompts import KIND_BEATS, OPENERS, instruction_for
-    from appliance.story.settings import StorySettings
-
-    settings = StorySettings()
-    turns: list[str] = []
-    instructions: list[str] = []
-    openers: dict[str, list[str]] = {"happy": [], "sad": []}
-    for turn in range(1, 9):
-        label = "sad" if turn % 2 else "happy"
-        told = instruction_for(
-            mood_for(label, None),
-            settings,
-            first_turn=False,
-            turn=turn,
-            recent_turns=turns,
-            recent_instructions=instructions,
-        )
-        openers[label].append(told.opener)
-        turns.append(f"{told.opener} and so on.")
-        instructions.append(told.text)
-    assert sorted(openers["sad"]) == sorted(OPENERS["sad"])
-    assert sorted(openers["happy"]) == sorted(OPENERS["happy"])
-    sad_beats = {i.split("Next: ")[1].split(".")[0] for i in instructions[0::2]}
-    assert len(sad_beats) == min(4, len(KIND_BEATS))
