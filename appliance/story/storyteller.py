@@ -55,6 +55,9 @@ class TurnControl:
     cut: threading.Event = field(default_factory=threading.Event)
     hurry: threading.Event = field(default_factory=threading.Event)
     abort: threading.Event = field(default_factory=threading.Event)
+    urgent: bool = False
+    """Someone waits for this turn (it answers a shift): the first try already pushes
+    as hard as a retry would, since a try caught by the guards costs a second."""
 
     def dropping(self, accepted: bool) -> bool:
         """Whether the turn is to be dropped (nothing of it kept)."""
@@ -316,7 +319,7 @@ class Storyteller:
         started: float,
     ) -> tuple[TurnAssembler, GenerationStats, float, BackendError | None]:
         """One try at the turn: stream, guard and release sentences as they pass."""
-        request = self.request_for(instruction, attempt)
+        request = self.request_for(instruction, attempt + (1 if control.urgent else 0))
         # What the model must not parrot: its rules and instructions (not the premise
         # or the summary, which it may well retell).
         instructions = tuple(m.content for m in request.messages if m.role == "user")

@@ -196,7 +196,7 @@ class StoryLoop:
             if self._reader_left:
                 self._reader_left = False
                 self.teller.reader_returned()
-            control = TurnControl()
+            control = TurnControl(urgent=answers_shift)
             self._control = control
             self._shift_pending = False
             self._folded_while_idle = False

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -9,6 +11,7 @@ from appliance.commands.story import mood_for
 from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
 from appliance.story.prompts import OPENERS, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
@@ -215,3 +218,43 @@ def test_folding_ahead_keeps_the_fold_out_of_the_turns(
         assert folded_in_turn == [], f"turn {turn} had to fold"
     assert folds_ahead >= 1
     assert storyteller.context.summary
+
+
+class RecordingLLM:
+    """The real model, with every request it was sent kept for the test to read."""
+
+    def __init__(self, llm: LlamaBackend) -> None:
+        self.llm = llm
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def name(self) -> str:
+        return self.llm.name
+
+    @property
+    def kind(self) -> Literal["local", "azure"]:
+        return self.llm.kind
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        self.requests.append(request)
+        return self.llm.stream(request, cancel, stats)
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        return self.llm.count_tokens(messages)
+
+
+def test_an_urgent_turn_pushes_hard_from_its_first_try(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    settings = smol_story()
+    recording = RecordingLLM(smollm)
+    storyteller = Storyteller(settings, recording, store, n_ctx=1024)
+    storyteller.next_turn(mood_for("happy", None))
+    storyteller.next_turn(mood_for("sad", "happy"), TurnControl(urgent=True))
+    calm, urgent = recording.requests[0], recording.requests[-1]
+    assert calm.no_repeat_ngram == settings.llama.no_repeat_ngram
+    assert urgent.no_repeat_ngram is not None and calm.no_repeat_ngram is not None
+    assert urgent.no_repeat_ngram < calm.no_repeat_ngram
+    assert urgent.temperature > calm.temperature
