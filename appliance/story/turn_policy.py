@@ -189,6 +189,10 @@ class StoryLoop:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 
     def _tell_one(self, mood: Mood, stop: threading.Event, *, answers_shift: bool) -> None:
+        if not answers_shift and not self._folded_while_idle:
+            # Nobody waits for this turn: if the next ones would need a fold, fold now,
+            # rather than when a shift wants an answer (a fold costs seconds).
+            self.teller.fold_ahead()
         if answers_shift and not mood.shift:
             # The Mood that carried the shift has passed; this turn still answers it.
             mood = dataclasses.replace(mood, shift=True)
