@@ -56,8 +56,8 @@ class TurnControl:
     hurry: threading.Event = field(default_factory=threading.Event)
     abort: threading.Event = field(default_factory=threading.Event)
     urgent: bool = False
-    """Someone waits for this turn (it answers a shift): the first try already pushes
-    as hard as a retry would, since a try caught by the guards costs a second."""
+    """Someone waits for this turn (it answers a shift): its first try is less free to
+    copy the story, since a try caught by the guards costs a second."""
 
     def dropping(self, accepted: bool) -> bool:
         """Whether the turn is to be dropped (nothing of it kept)."""
@@ -227,7 +227,9 @@ class Storyteller:
             prompt_tokens=stats.prompt_tokens,
         )
 
-    def request_for(self, instruction: Instruction, attempt: int = 0) -> GenerationRequest:
+    def request_for(
+        self, instruction: Instruction, attempt: int = 0, *, urgent: bool = False
+    ) -> GenerationRequest:
         """The request for one try. Each retry pushes harder away from what was rejected
         (most often: copying earlier turns): another seed, a little more temperature, and
         a shorter run of tokens that may not be copied."""
@@ -244,6 +246,10 @@ class Storyteller:
         no_repeat = llama.no_repeat_ngram
         if no_repeat and attempt:
             no_repeat = max(3, no_repeat - 2 * attempt)
+        elif no_repeat and urgent:
+            # Someone waits: a first try a little less free to copy the story is less
+            # often caught by the guards (a caught try costs a second).
+            no_repeat = max(3, no_repeat - 1)
         story = self.story_so_far()
         return GenerationRequest(
             messages=self.context.messages(instruction.text),
@@ -319,7 +325,7 @@ class Storyteller:
         started: float,
     ) -> tuple[TurnAssembler, GenerationStats, float, BackendError | None]:
         """One try at the turn: stream, guard and release sentences as they pass."""
-        request = self.request_for(instruction, attempt + (1 if control.urgent else 0))
+        request = self.request_for(instruction, attempt, urgent=control.urgent)
         # What the model must not parrot: its rules and instructions (not the premise
         # or the summary, which it may well retell).
         instructions = tuple(m.content for m in request.messages if m.role == "user")

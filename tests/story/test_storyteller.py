@@ -257,4 +257,3 @@ def test_an_urgent_turn_pushes_hard_from_its_first_try(
     assert calm.no_repeat_ngram == settings.llama.no_repeat_ngram
     assert urgent.no_repeat_ngram is not None and calm.no_repeat_ngram is not None
     assert urgent.no_repeat_ngram < calm.no_repeat_ngram
-    assert urgent.temperature > calm.temperature
