@@ -491,6 +491,11 @@ def run_appliance(settings: Settings) -> int:
     signal.signal(signal.SIGINT, handle)
     try:
         appliance.start()
+        # The capture thread names its source once it has built it (auto looks for a
+        # camera first): give it a moment so the line below says which.
+        deadline = time.monotonic() + 5
+        while appliance.camera.source == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)
         url = appliance.url() if appliance.port else None
         speech = appliance.narrator.status()
         print(f"Moodtale is running. Camera: {appliance.camera.source}.", flush=True)
