@@ -14,7 +14,6 @@ SIGTERM/SIGINT stops everything within a few seconds.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -22,7 +21,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from appliance.camera import build_frame_source
@@ -36,8 +34,8 @@ from appliance.settings import Settings
 from appliance.speech import Narrator, build_narrator
 from appliance.story import StoryBackends, Storyteller, build_backends, open_store
 from appliance.story.store import StoryStore
-from appliance.story.turn_policy import ReadingPace, StoryLoop
-from appliance.supervision import Supervisor, Worker
+from appliance.story.turn_policy import PAUSED_FROM_PAGE, ReadingPace, StoryLoop
+from appliance.supervision import Supervisor, Worker, stop_on_signals
 from appliance.vision import Perception, build_perception
 from appliance.web.app import create_app
 from appliance.web.event_hub import EventHub
@@ -71,6 +69,10 @@ def mood_data(mood: Mood) -> dict[str, Any]:
         "at": time.time(),
         "t": mood.t,
     }
+
+
+def label_of(mood: Mood | None) -> str | None:
+    return mood.dominant if mood is not None else None
 
 
 def lan_address() -> str:
@@ -109,10 +111,7 @@ class Appliance:
         self.timeline: deque[dict[str, Any]] = deque(maxlen=settings.web.timeline_minutes * 120)
         self.current_turn: int | None = None
         self.current_text = ""
-        self.story_listeners: list[Callable[[StoryEvent], None]] = []
         self.mood_listeners: list[Callable[[Mood], None]] = []
-        self._status_lock = threading.Lock()
-        self._last_status: dict[str, Any] = {}
         # Built in order of what can fail for a reason the user must fix (models).
         self.perception: Perception = build_perception(
             settings.vision, settings.models_dir, azure=settings.azure
@@ -226,10 +225,7 @@ class Appliance:
             self.current_text += event.text
             self.hub.publish("token", {"turn": event.turn_id, "text": event.text})
         elif event.kind == "sentence":
-            label = (
-                event.mood.dominant if event.mood else (self.mood.dominant if self.mood else None)
-            )
-            self.narrator.say(event.text, event.turn_id, label)
+            self.narrator.say(event.text, event.turn_id, label_of(event.mood or self.mood))
             self.reading.add(event.text)
             self.hub.publish("sentence", {"turn": event.turn_id, "text": event.text})
         elif event.kind == "turn_started":
@@ -244,7 +240,7 @@ class Appliance:
                 {
                     "phase": "started",
                     "turn": event.turn_id,
-                    "mood_label": event.mood.dominant if event.mood else None,
+                    "mood_label": label_of(event.mood),
                 },
             )
         elif event.kind == "turn_finished":
@@ -252,7 +248,7 @@ class Appliance:
             log.info(
                 "turn %s (%s): %s",
                 event.turn_id,
-                event.mood.dominant if event.mood else "no mood",
+                label_of(event.mood) or "no mood",
                 event.text,
             )
             self.hub.publish(
@@ -261,7 +257,7 @@ class Appliance:
                     "phase": "finished",
                     "turn": event.turn_id,
                     "text": event.text,
-                    "mood_label": event.mood.dominant if event.mood else None,
+                    "mood_label": label_of(event.mood),
                 },
             )
         elif event.kind == "status":
@@ -274,8 +270,6 @@ class Appliance:
             elif message == "turn abandoned":
                 self.current_turn, self.current_text = None, ""
             self.publish_status()
-        for listener in self.story_listeners:
-            listener(event)
 
     def _behind_s(self) -> float:
         if self.narrator.speaking:
@@ -284,19 +278,17 @@ class Appliance:
 
     # -- what the page sees -------------------------------------------------------------
 
-    def problems(self) -> list[str]:
+    def problems(self, backend: dict[str, str], speech: dict[str, str]) -> list[str]:
         problems = []
         if self.camera.problem:
             problems.append(self.camera.problem)
         loop = self.story_loop
-        if loop.state == "paused" and loop.reason and "page" not in loop.reason:
+        if loop.state == "paused" and loop.reason and loop.reason != PAUSED_FROM_PAGE:
             problems.append(f"The story is paused: {loop.reason}.")
-        backend = self.backends.status()
         if backend.get("kind") == "azure":
             problems.append("The local story model is not in use; Azure OpenAI tells the story.")
         if backend.get("local_problem"):
             problems.append(f"Local story model: {backend['local_problem']}")
-        speech = self.narrator.status()
         if speech.get("problem"):
             problems.append(str(speech["problem"]))
         for worker in self.supervisor.workers.values():
@@ -336,15 +328,12 @@ class Appliance:
             "speech": {**speech, "behind_s": round(self._behind_s(), 1)},
             "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
             "web": {"clients": self.hub.client_count, "dropped": self.hub.clients_dropped},
-            "problems": self.problems(),
+            "problems": self.problems(backend, speech),
             "uptime_s": round(uptime, 1),
         }
 
     def publish_status(self) -> None:
-        status = self.status()
-        with self._status_lock:
-            self._last_status = status
-        self.hub.publish("status", status)
+        self.hub.publish("status", self.status())
 
     def story(self) -> dict[str, Any]:
         story = self.teller.story
@@ -479,16 +468,8 @@ class Appliance:
 
 
 def run_appliance(settings: Settings) -> int:
-    stop_requested = threading.Event()
     appliance = Appliance(settings)
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        appliance.stop.set()
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    stop_on_signals(appliance.stop)
     try:
         appliance.start()
         # The capture thread names its source once it has built it (auto looks for a

@@ -4,11 +4,9 @@ frame source, printing each face's dominant emotion when it changes."""
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 
 from appliance.camera import build_frame_source
 from appliance.camera.capture import CaptureThread
@@ -89,12 +87,3 @@ def run_live_perception(
         slot.close()
         capture.join(timeout=3)
     return 0
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

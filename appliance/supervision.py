@@ -10,10 +10,12 @@ systemd restarts an appliance whose worker hangs.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,17 @@ class Worker:
             "restarts": self.restarts,
             "last_error": self.last_error,
         }
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (systemd) and SIGINT (Ctrl-C) set ``stop``; the owner shuts down cleanly."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 class Supervisor:

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from appliance.bench.machine import machine_summary, package_version
+from appliance.bench.repeatable import repeatable_story
 from appliance.camera.image_files import read_rgb
 from appliance.camera.pacing import FramePacer
 from appliance.camera.replay import SAMPLE_FRAMES_DIR
@@ -93,15 +94,10 @@ def percentile_max(values: list[float]) -> tuple[float, float]:
 
 
 def _settings_for(settings: Settings, state_dir: Path, model: str | None) -> Settings:
-    story = settings.story
-    llama = story.llama.model_copy(
-        update={"seed": story.llama.seed if story.llama.seed >= 0 else 1234}
-        | ({"model": model} if model else {})
-    )
     return settings.model_copy(
         update={
             "state_dir": state_dir,
-            "story": story.model_copy(update={"llama": llama, "backend": "local"}),
+            "story": repeatable_story(settings.story, model),
             # No speaker here: the narrator writes WAV files, one per sentence.
             "speech": settings.speech.model_copy(
                 update={"output": "wav", "wav_dir": state_dir / "wav"}

@@ -65,13 +65,9 @@ def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def bench_settings(settings: Settings, model: str | None) -> StorySettings:
-    """The configured story settings, local only, with a fixed seed (repeatable runs)."""
-    story = settings.story
-    llama = story.llama.model_copy(
-        update={"seed": story.llama.seed if story.llama.seed >= 0 else 1234}
-        | ({"model": model} if model else {})
-    )
-    return story.model_copy(update={"llama": llama, "backend": "local"})
+    from appliance.bench.repeatable import repeatable_story
+
+    return repeatable_story(settings.story, model)
 
 
 def bench_story(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from appliance.commands import EXIT_FAILED, EXIT_OK, EXIT_SETUP, Subparsers
-from appliance.model_files import ModelState, load_manifest
+from appliance.model_files import ModelEntry, ModelState, load_manifest
 from appliance.settings import Settings
 
 
@@ -49,12 +49,19 @@ def list_models(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def verify_models(settings: Settings, args: argparse.Namespace) -> int:
+def _chosen_entries(settings: Settings, names: list[str]) -> list[ModelEntry] | None:
+    """The named models (default: all); None, with the reason on stderr, for an unknown name."""
     manifest = load_manifest(models_dir=settings.models_dir)
     try:
-        entries = [manifest[name] for name in args.names] if args.names else list(manifest)
+        return [manifest[name] for name in names] if names else list(manifest)
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
+        return None
+
+
+def verify_models(settings: Settings, args: argparse.Namespace) -> int:
+    entries = _chosen_entries(settings, args.names)
+    if entries is None:
         return EXIT_SETUP
     status = EXIT_OK
     for entry in entries:
@@ -71,11 +78,8 @@ def verify_models(settings: Settings, args: argparse.Namespace) -> int:
 def fetch_models(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.model_files.fetch import fetch_model
 
-    manifest = load_manifest(models_dir=settings.models_dir)
-    try:
-        entries = [manifest[name] for name in args.names] if args.names else list(manifest)
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
+    entries = _chosen_entries(settings, args.names)
+    if entries is None:
         return EXIT_SETUP
     status = EXIT_OK
     for entry in entries:

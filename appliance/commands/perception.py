@@ -33,7 +33,8 @@ def run_appliance(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_live(settings: Settings, args: argparse.Namespace) -> int:
-    from appliance.live_perception import run_live_perception, stop_on_signals
+    from appliance.live_perception import run_live_perception
+    from appliance.supervision import stop_on_signals
     from appliance.vision import build_perception
 
     perception = build_perception(settings.vision, settings.models_dir, azure=settings.azure)

@@ -48,10 +48,8 @@ def _store(settings: Settings) -> StoryStore:
     return open_store(settings.state_dir)
 
 
-def _story_id(settings: Settings, wanted: int | None) -> int | None:
-    store = _store(settings)
+def _story_id(store: StoryStore, wanted: int | None) -> int | None:
     story = store.story(wanted) if wanted is not None else store.current_story()
-    store.close()
     if story is None:
         print(
             f"moodtale: no story {wanted}" if wanted is not None else "moodtale: no story yet",
@@ -74,12 +72,14 @@ def list_stories(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def show_story(settings: Settings, args: argparse.Namespace) -> int:
-    story_id = _story_id(settings, args.id)
-    if story_id is None:
-        return EXIT_FAILED
     store = _store(settings)
-    print(store.export_markdown(story_id))
-    store.close()
+    try:
+        story_id = _story_id(store, args.id)
+        if story_id is None:
+            return EXIT_FAILED
+        print(store.export_markdown(story_id))
+    finally:
+        store.close()
     return EXIT_OK
 
 
@@ -92,15 +92,17 @@ def new_story(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def export_story(settings: Settings, args: argparse.Namespace) -> int:
-    story_id = _story_id(settings, args.id)
-    if story_id is None:
-        return EXIT_FAILED
     store = _store(settings)
-    if args.format == "json":
-        text = json.dumps(store.export_json(story_id), indent=2) + "\n"
-    else:
-        text = store.export_markdown(story_id)
-    store.close()
+    try:
+        story_id = _story_id(store, args.id)
+        if story_id is None:
+            return EXIT_FAILED
+        if args.format == "json":
+            text = json.dumps(store.export_json(story_id), indent=2) + "\n"
+        else:
+            text = store.export_markdown(story_id)
+    finally:
+        store.close()
     if args.out:
         args.out.write_text(text)
         print(f"story {story_id} written to {args.out}")

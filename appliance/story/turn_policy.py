@@ -28,6 +28,7 @@ PAUSED_RETRY_S = (2.0, 30.0)
 """Bounds on the wait before trying again when no story model can serve."""
 
 GIVEN_UP_PAUSE_S = 0.5
+PAUSED_FROM_PAGE = "paused from the page"
 
 StoryState = str
 """In plain words, for the page: "telling", "waiting for a reader", "paused", ..."""
@@ -151,17 +152,17 @@ class StoryLoop:
             log.info("story: %s%s", state, f" ({reason})" if reason else "")
             self.on_state(state, reason)
 
-    def _wait(self, stop: threading.Event, seconds: float) -> None:
+    def _wait(self, seconds: float) -> None:
         self._wake.wait(min(seconds, WAIT_STEP_S))
         self._wake.clear()
 
-    def _idle(self, stop: threading.Event, seconds: float) -> None:
+    def _idle(self, seconds: float) -> None:
         """Wait; the first time in each idle spell, fold the story's old turns if the next
         turns would need it, so that cost never lands on a turn someone is waiting for."""
         if not self._folded_while_idle:
             self._folded_while_idle = True
             self.teller.fold_ahead()
-        self._wait(stop, seconds)
+        self._wait(seconds)
 
     def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
         self._paused_wait = PAUSED_RETRY_S[0]
@@ -175,16 +176,16 @@ class StoryLoop:
             if new_story:
                 self.teller.new_story()
             elif user_paused:
-                self._set_state("paused", "paused from the page")
-                self._idle(stop, WAIT_STEP_S)
+                self._set_state("paused", PAUSED_FROM_PAGE)
+                self._idle(WAIT_STEP_S)
             elif mood is None:
                 self._set_state("waiting for a reader")
-                self._idle(stop, WAIT_STEP_S)
+                self._idle(WAIT_STEP_S)
             elif self.behind_s() > self.max_ahead_s and not shift_pending:
                 # Waiting for the narrator. A shift is answered at once, even a little
                 # ahead of it: the story should answer a frown within a second or two.
                 self._set_state("telling")
-                self._idle(stop, self.behind_s() - self.max_ahead_s)
+                self._idle(self.behind_s() - self.max_ahead_s)
             else:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 
@@ -214,7 +215,7 @@ class StoryLoop:
             elif not (control.hurry.is_set() or control.abort.is_set()):
                 # Given up (every try caught by the guards): breathe before the next one.
                 self.given_up += 1
-                self._wait(stop, GIVEN_UP_PAUSE_S)
+                self._wait(GIVEN_UP_PAUSE_S)
         except StoryPausedError as exc:
             wait = exc.retry_after or self._paused_wait
             wait = min(max(wait, PAUSED_RETRY_S[0]), PAUSED_RETRY_S[1])
@@ -222,7 +223,7 @@ class StoryLoop:
             self._set_state("paused", f"no story model can serve: {exc}")
             deadline = time.monotonic() + wait
             while not stop.is_set() and time.monotonic() < deadline:
-                self._wait(stop, deadline - time.monotonic())
+                self._wait(deadline - time.monotonic())
         finally:
             with self._lock:
                 self._control = None
