@@ -19,13 +19,13 @@ class MoodSettings(BaseModel):
         "size and detector score).",
     )
     half_life_s: float = Field(
-        default=0.2,
+        default=0.15,
         gt=0.0,
         le=5.0,
         description="Half-life of the exponential smoothing of each face's expression, in "
         "seconds of frame time (not frames, so any frame rate gives the same curve). "
-        "0.2 s hides single-frame classifier noise yet follows a real change of "
-        "expression within about a quarter of a second.",
+        "0.15 s hides single-frame classifier noise yet follows a real change of "
+        "expression within about a fifth of a second.",
     )
     emit_hz: float = Field(
         default=8.0,
@@ -59,12 +59,12 @@ class MoodSettings(BaseModel):
         "are nearly tied (flicker) never count as a change.",
     )
     min_dwell_s: float = Field(
-        default=0.15,
+        default=0.1,
         ge=0.0,
         le=10.0,
         description="The new label must stay ahead by the margin this long before it counts "
         "as a shift. With the default half-life and margin a real change is reported "
-        "about 0.4 s after it starts; a blip shorter than that is ignored.",
+        "about 0.3 s after it starts; a blip shorter than that is ignored.",
     )
     away_after_s: float = Field(
         default=1.5,

@@ -34,6 +34,8 @@ class AzureStoryLLM:
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
+        if request.purpose == "warm":
+            return  # no cache to warm on this side
         started = time.perf_counter()
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
 

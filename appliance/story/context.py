@@ -27,6 +27,10 @@ from appliance.story.settings import StorySettings
 log = logging.getLogger(__name__)
 
 
+class FoldCancelledError(Exception):
+    """A fold was called off before it finished; the context is as it was."""
+
+
 @dataclass(frozen=True, slots=True)
 class ContextTurn:
     instruction: str
@@ -94,11 +98,14 @@ class RollingContext:
         instruction: str,
         reply_tokens: int,
         on_fold: Callable[[str, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> bool:
         """Fold old turns until this turn fits; True when anything was folded.
 
         The first fold takes all but ``keep_recent_turns``; if that is not enough (very
         long turns, a tiny window) it keeps fewer, and as a last resort halves the summary.
+        Setting ``cancel`` calls the fold off (``FoldCancelledError``): what was folded
+        before stays folded, the fold in progress changes nothing.
         """
         folded = False
         keep = self.settings.keep_recent_turns
@@ -118,7 +125,7 @@ class RollingContext:
                     f"the system prompt and instruction alone do not fit n_ctx {self.n_ctx}",
                 )
             passages = [turn.text for turn in recent[:count]]
-            self.summary = self.summarize(llm, passages)
+            self.summary = self.summarize(llm, passages, cancel)
             self.folded_upto += count
             folded = True
             log.info(
@@ -131,7 +138,9 @@ class RollingContext:
                 on_fold(self.summary, self.folded_upto)
         return folded
 
-    def summarize(self, llm: StoryLLM, passages: list[str]) -> str:
+    def summarize(
+        self, llm: StoryLLM, passages: list[str], cancel: threading.Event | None = None
+    ) -> str:
         """The old summary and ``passages`` in at most ``summary_max_words`` words.
 
         Passages go to the model in as large chunks as its window takes. If the model
@@ -146,7 +155,7 @@ class RollingContext:
             while take > 1 and not self._summary_fits(llm, summary, remaining[:take], max_words):
                 take -= 1
             chunk, remaining = remaining[:take], remaining[take:]
-            written = self._model_summary(llm, summary, chunk, max_words)
+            written = self._model_summary(llm, summary, chunk, max_words, cancel)
             if not written:
                 written = " ".join([summary] + [first_sentence(p) for p in chunk]).strip()
                 # Keep the newest events when the stand-in is too long.
@@ -168,7 +177,12 @@ class RollingContext:
         return llm.count_tokens(messages) + max_words * 2 <= self.n_ctx
 
     def _model_summary(
-        self, llm: StoryLLM, summary: str, passages: list[str], max_words: int
+        self,
+        llm: StoryLLM,
+        summary: str,
+        passages: list[str],
+        max_words: int,
+        cancel: threading.Event | None = None,
     ) -> str:
         request = GenerationRequest(
             messages=self._summary_messages(summary, passages, max_words),
@@ -177,12 +191,19 @@ class RollingContext:
             purpose="summary",
         )
         pieces: list[str] = []
+        cancel = cancel or threading.Event()
         try:
-            for piece in llm.stream(request, threading.Event(), GenerationStats()):
+            for piece in llm.stream(request, cancel, GenerationStats()):
                 pieces.append(piece)
+                if cancel.is_set():
+                    break
         except BackendError as exc:
+            if cancel.is_set():
+                raise FoldCancelledError() from exc
             log.warning("summary by the model failed (%s): keeping first sentences", exc)
             return ""
+        if cancel.is_set():
+            raise FoldCancelledError()
         text, _ = cut_at_marker("".join(pieces))
         splitter = SentenceSplitter()
         sentences = splitter.push(text)

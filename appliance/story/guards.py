@@ -233,6 +233,9 @@ class TurnAssembler:
     """Earlier turns: a sentence mostly copied from them is stale."""
     stale_overlap: float = 0.3
     """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
+    opener: str = ""
+    """The words the turn was given to start with. They come back by design, so runs
+    lying wholly inside them are not counted (runs reaching past them are)."""
     accepted: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: str | None = None
@@ -331,7 +334,14 @@ class TurnAssembler:
         return overlap(sentence, earlier) >= 0.6
 
     def _is_stale(self, sentence: str) -> bool:
-        return overlap(sentence, self._story_grams) >= self.stale_overlap
+        grams = ngrams(words(sentence))
+        if self.opener and not self.accepted and sentence.startswith(self.opener):
+            # A long opener given twice would otherwise make a fresh sentence stale.
+            grams = grams[max(0, len(words(self.opener)) - 3) :]
+        if not grams:
+            return False
+        shared = sum(1 for gram in grams if gram in self._story_grams)
+        return shared / len(grams) >= self.stale_overlap
 
     @property
     def text(self) -> str:

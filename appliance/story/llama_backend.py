@@ -7,11 +7,15 @@ back through a queue and can cancel between two tokens.
 The prompt of each turn extends the previous one (same system text, every earlier
 reply appended verbatim), and llama-cpp-python reuses the longest common token prefix
 of its KV cache: only the new instruction is evaluated before the first token.
+A summary (folding old turns) runs with the story's cache saved and restored around it,
+and the new part of a prompt is read a slice at a time, so a cancel is heard within a
+slice even while a long prompt is being read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import queue
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 CHAT_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+EVAL_SLICE = 64
+"""Prompt tokens read between two looks at the cancel event (about half a second on a
+2-core machine with the default model)."""
 
 
 class LlamaSettings(BaseModel):
@@ -82,6 +89,11 @@ class LlamaSettings(BaseModel):
 
 _DONE = object()
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 class LlamaBackend:
@@ -299,39 +311,106 @@ class LlamaBackend:
                     f"exceeds n_ctx {self.settings.n_ctx}",
                 )
             cached = self._cached_prefix(tokens)
-            seed = request.seed
-            if seed is None:
-                seed = self.settings.seed if self.settings.seed >= 0 else None
-            processors = self._processors(request, len(tokens))
-            chunks = self._llm.create_completion(
-                tokens,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                top_p=self.settings.top_p,
-                min_p=self.settings.min_p,
-                repeat_penalty=self.settings.repeat_penalty,
-                seed=seed if seed is not None else int.from_bytes(os.urandom(4), "little"),
-                stop=list(CHAT_STOPS + request.stop),
-                stream=True,
-                logits_processor=processors,
-            )
             stats.extra["cached_prompt_tokens"] = float(cached)
-            if request.prefill:
-                pieces.put(request.prefill)
-            try:
-                for chunk in chunks:
-                    if cancel.is_set() or abandoned.is_set():
-                        break
-                    text = chunk["choices"][0]["text"]
-                    if not text:
-                        continue
-                    if stats.ttft_s == 0.0:
-                        stats.ttft_s = time.perf_counter() - started
-                    pieces.put(text)
-            finally:
-                chunks.close()
-            stats.completion_tokens = max(0, self._llm.n_tokens - len(tokens) + 1)
+            with self._story_cache_kept() if request.purpose == "summary" else _nothing():
+                self._run(
+                    request,
+                    tokens,
+                    cached=cached,
+                    cancelled=lambda: cancel.is_set() or abandoned.is_set(),
+                    pieces=pieces,
+                    stats=stats,
+                    started=started,
+                )
             stats.duration_s = time.perf_counter() - started
             pieces.put(_DONE)
         except BaseException as exc:  # the owner thread must survive anything a request does
             pieces.put(exc)
+
+    def _run(
+        self,
+        request: GenerationRequest,
+        tokens: list[int],
+        *,
+        cached: int,
+        cancelled: Callable[[], bool],
+        pieces: queue.Queue[object],
+        stats: GenerationStats,
+        started: float,
+    ) -> None:
+        if not self._read_prompt(tokens, cached, cancelled):
+            return
+        if request.purpose == "warm":
+            return
+        seed = request.seed
+        if seed is None:
+            seed = self.settings.seed if self.settings.seed >= 0 else None
+        processors = self._processors(request, len(tokens))
+        chunks = self._llm.create_completion(
+            tokens,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=self.settings.top_p,
+            min_p=self.settings.min_p,
+            repeat_penalty=self.settings.repeat_penalty,
+            seed=seed if seed is not None else int.from_bytes(os.urandom(4), "little"),
+            stop=list(CHAT_STOPS + request.stop),
+            stream=True,
+            logits_processor=processors,
+        )
+        if request.prefill:
+            pieces.put(request.prefill)
+        try:
+            for chunk in chunks:
+                if cancelled():
+                    break
+                text = chunk["choices"][0]["text"]
+                if not text:
+                    continue
+                if stats.ttft_s == 0.0:
+                    stats.ttft_s = time.perf_counter() - started
+                pieces.put(text)
+        finally:
+            chunks.close()
+        stats.completion_tokens = max(0, self._llm.n_tokens - len(tokens) + 1)
+
+    def _read_prompt(self, tokens: list[int], cached: int, cancelled: Callable[[], bool]) -> bool:
+        """Read the prompt's uncached tokens (all but the last, which generation reads)
+        into the cache a slice at a time; False when cancelled first. What was read
+        stays cached, so a later request with the same prompt starts from there."""
+        end = len(tokens) - 1
+        if end - cached <= 0:
+            return not cancelled()
+        self._llm.n_tokens = cached
+        for start in range(cached, end, EVAL_SLICE):
+            if cancelled():
+                return False
+            self._llm.eval(tokens[start : min(start + EVAL_SLICE, end)])
+        return not cancelled()
+
+    @contextlib.contextmanager
+    def _story_cache_kept(self) -> Iterator[None]:
+        """Save the cache (the story's prompt), and put it back afterwards: a summary
+        must not cost the next turn a re-read of its whole prompt."""
+        from llama_cpp import llama_cpp as capi
+
+        llm = self._llm
+        context = llm._ctx.ctx
+        n_tokens = llm.n_tokens
+        ids = llm.input_ids[:n_tokens].copy()
+        size = capi.llama_state_seq_get_size(context, 0)
+        saved = (ctypes.c_uint8 * size)()
+        size = capi.llama_state_seq_get_data(context, saved, size, 0)
+        try:
+            yield
+        finally:
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            restored = bool(size) and capi.llama_state_seq_set_data(context, saved, size, 0) > 0
+            if restored:
+                llm.input_ids[:n_tokens] = ids
+                llm.n_tokens = n_tokens
+            else:
+                log.warning("could not restore the story's cache after a summary")
+                llm.n_tokens = 0
+            # The logits are not those of the last cached token: generation re-reads it.
+            llm._requires_eval = True

@@ -23,7 +23,10 @@ class GenerationRequest:
     temperature: float
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    purpose: Literal["turn", "summary"] = "turn"
+    purpose: Literal["turn", "summary", "warm"] = "turn"
+    """turn: a story turn; summary: folding old turns (a local backend keeps the story's
+    cache across it); warm: only read the prompt into the cache, generate nothing (a
+    backend with no cache does nothing)."""
     avoid_repeating: tuple[str, ...] = ()
     """Texts (the story so far) whose runs of tokens the reply must not copy."""
     avoid_echo: tuple[str, ...] = ()

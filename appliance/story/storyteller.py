@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from appliance.events import Mood, StoryEvent
-from appliance.story.context import ContextTurn, RollingContext
+from appliance.story.context import ContextTurn, FoldCancelledError, RollingContext
 from appliance.story.guards import TurnAssembler, opening
 from appliance.story.llm import (
     BackendError,
@@ -144,25 +144,45 @@ class Storyteller:
             )
         )
 
-    def fold_ahead(self, turns_ahead: int = 2) -> bool:
-        """Fold old turns now if the next ``turns_ahead`` turns would need it.
+    def fold_ahead(self, turns_ahead: int = 2, cancel: threading.Event | None = None) -> bool:
+        """Fold old turns now if the next ``turns_ahead`` turns would need it, then read
+        the new prompt into the model's cache. True when anything was folded.
 
         A fold costs seconds (the model writes the summary, and the changed system prompt
-        is evaluated afresh), which is better spent while the story waits for its narrator
-        or its reader than when a frown wants an answer. True when anything was folded.
+        is read afresh), which is better spent while the story waits for its narrator or
+        its reader than when a frown wants an answer. Setting ``cancel`` (a shift) calls
+        it off at once: the fold is left for later, the prompt read so far stays cached.
         """
         if not self.context.turns:
             return False
         room = (self.settings.llama.max_tokens + OPENER_TOKENS) * turns_ahead
         instruction = self.context.instructions()[-1]
         try:
-            folded = self.context.make_room(self.llm, instruction, room, self._save_summary)
+            folded = self.context.make_room(self.llm, instruction, room, self._save_summary, cancel)
+        except FoldCancelledError:
+            log.info("fold put off: the reader's mood wants an answer first")
+            return False
         except BackendError as exc:
             log.info("could not fold ahead: %s", exc)
             return False
         if folded:
             self._status("older turns folded into the summary")
+            self._warm(instruction, cancel or threading.Event())
         return folded
+
+    def _warm(self, instruction: str, cancel: threading.Event) -> None:
+        """Read the story's prompt into the model's cache ahead of the next turn."""
+        request = GenerationRequest(
+            messages=self.context.messages(instruction),
+            max_tokens=1,
+            temperature=0.0,
+            purpose="warm",
+        )
+        try:
+            for _ in self.llm.stream(request, cancel, GenerationStats()):
+                pass
+        except BackendError as exc:
+            log.info("could not warm the story model: %s", exc)
 
     def _save_summary(self, summary: str, folded_upto: int) -> None:
         self.store.save_summary(self.story.id, summary, folded_upto)
@@ -333,6 +353,7 @@ class Storyteller:
             prompt_texts=(story_rules(self.settings), *instructions),
             target_sentences=self.settings.sentences_per_turn,
             story_texts=tuple(turn.text for turn in self.context.recent),
+            opener=instruction.opener,
         )
         stats = GenerationStats()
         cancel = threading.Event()

@@ -89,6 +89,8 @@ class StoryLoop:
         self._shift_pending = False
         self._paused_wait = PAUSED_RETRY_S[0]
         self._folded_while_idle = False
+        self._fold_cancel = threading.Event()
+        """Set by a shift: a fold in progress is called off (the answer comes first)."""
 
     # -- from other threads ------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class StoryLoop:
                 control.hurry.set()
             if mood.shift:
                 self._shift_pending = True
+                self._fold_cancel.set()
                 self._wake.set()
             self._engaged = mood.engaged
 
@@ -156,12 +159,22 @@ class StoryLoop:
         self._wake.wait(min(seconds, WAIT_STEP_S))
         self._wake.clear()
 
+    def _fold_ahead(self) -> bool:
+        """Fold the story's old turns if the next turns would need it, unless a shift
+        calls it off; True when that question is settled until the next turn."""
+        with self._lock:
+            if self._shift_pending:
+                return False
+            self._fold_cancel.clear()
+        self.teller.fold_ahead(cancel=self._fold_cancel)
+        self._folded_while_idle = not self._fold_cancel.is_set()
+        return self._folded_while_idle
+
     def _idle(self, seconds: float) -> None:
         """Wait; the first time in each idle spell, fold the story's old turns if the next
         turns would need it, so that cost never lands on a turn someone is waiting for."""
         if not self._folded_while_idle:
-            self._folded_while_idle = True
-            self.teller.fold_ahead()
+            self._fold_ahead()
         self._wait(seconds)
 
     def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
@@ -190,10 +203,9 @@ class StoryLoop:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 
     def _tell_one(self, mood: Mood, stop: threading.Event, *, answers_shift: bool) -> None:
-        if not answers_shift and not self._folded_while_idle:
-            # Nobody waits for this turn: if the next ones would need a fold, fold now,
-            # rather than when a shift wants an answer (a fold costs seconds).
-            self.teller.fold_ahead()
+        if not answers_shift and not self._folded_while_idle and not self._fold_ahead():
+            # Nobody waited for this turn, but a shift came while folding: answer it.
+            return
         if answers_shift and not mood.shift:
             # The Mood that carried the shift has passed; this turn still answers it.
             mood = dataclasses.replace(mood, shift=True)

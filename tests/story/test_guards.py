@@ -170,3 +170,28 @@ def test_a_quotation_is_not_split_into_sentences() -> None:
 )
 def test_lists_glued_numbers_and_short_quotes(sentence: str, reason: str | None) -> None:
     assert garbage_reason(sentence) == reason
+
+
+def test_runs_wholly_inside_the_given_opener_do_not_make_a_sentence_stale() -> None:
+    opener = "All of a sudden, a warm"
+    earlier = f"{opener} breeze carried the smell of pine over the hill."
+    fresh = f"{opener} lantern glowed beside the sleepy river bend."
+    given = TurnAssembler(
+        prompt_texts=(), target_sentences=3, story_texts=(earlier,), opener=opener
+    )
+    assert given.feed(fresh + " Then ") == [fresh]
+    # The same sentence, when nobody gave it those words, is mostly a copy.
+    not_given = TurnAssembler(prompt_texts=(), target_sentences=3, story_texts=(earlier,))
+    assert not_given.feed(fresh + " Then ") == []
+    assert not_given.rejected == "stale"
+
+
+def test_runs_reaching_past_the_opener_still_count() -> None:
+    opener = "Then a kind"
+    earlier = f"{opener} friend arrived at the edge of the forest."
+    copied = f"{opener} friend arrived at the edge of the lake."
+    assembler = TurnAssembler(
+        prompt_texts=(), target_sentences=3, story_texts=(earlier,), opener=opener
+    )
+    assert assembler.feed(copied + " Then ") == []
+    assert assembler.rejected == "stale"

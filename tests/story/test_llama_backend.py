@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,49 @@ def test_the_next_turn_reuses_the_cached_prompt(smollm: LlamaBackend) -> None:
     # Everything up to the reply was cached; only the reply's end and "Go on." are new.
     assert second.extra["cached_prompt_tokens"] >= first.prompt_tokens
     assert second.prompt_tokens - second.extra["cached_prompt_tokens"] < 30
+
+
+def test_a_summary_leaves_the_story_cache_in_place(smollm: LlamaBackend) -> None:
+    """Folding old turns asks the model for a summary, with another prompt: the story's
+    cache is put back afterwards, so the next turn does not re-read its whole prompt."""
+    story = (ChatMessage("user", "Begin a story about a hedgehog who likes apples."),)
+    pieces, first = run(smollm, request(*story))
+    reply = ChatMessage("assistant", "".join(pieces).strip())
+    turn = (*story, reply, ChatMessage("user", "Go on."))
+    summary = GenerationRequest(
+        messages=(ChatMessage("system", "You summarize."), ChatMessage("user", "A tale.")),
+        max_tokens=20,
+        temperature=0.0,
+        purpose="summary",
+    )
+    run(smollm, summary)
+    _, after_summary = run(smollm, request(*turn))
+    assert after_summary.extra["cached_prompt_tokens"] >= first.prompt_tokens
+    # Without keeping it, another prompt in between throws the story's cache away.
+    run(smollm, replace(summary, purpose="turn"))
+    _, after_other = run(smollm, request(*turn))
+    assert after_other.extra["cached_prompt_tokens"] < 10
+
+
+def test_a_warm_request_reads_the_prompt_and_writes_nothing(smollm: LlamaBackend) -> None:
+    messages = (ChatMessage("user", "Tell me about a heron who lives by a lake."),)
+    warm = replace(request(*messages), purpose="warm")
+    pieces, stats = run(smollm, warm)
+    assert pieces == []
+    _, turn = run(smollm, request(*messages))
+    assert turn.extra["cached_prompt_tokens"] >= turn.prompt_tokens - 1
+    assert stats.prompt_tokens == turn.prompt_tokens
+
+
+def test_a_cancelled_request_stops_before_reading_a_long_prompt(smollm: LlamaBackend) -> None:
+    long = ChatMessage("user", "Once there was a quiet valley with a river. " * 60)
+    cancel = threading.Event()
+    cancel.set()
+    stats = GenerationStats()
+    assert list(smollm.stream(request(long), cancel, stats)) == []
+    # Nothing was read past what was cached, and the model is fine afterwards.
+    pieces, _ = run(smollm, request(ChatMessage("user", "Tell me about a mole.")))
+    assert "".join(pieces).strip()
 
 
 def test_a_prompt_beyond_the_window_is_refused(smollm: LlamaBackend) -> None:

@@ -220,6 +220,62 @@ def test_folding_ahead_keeps_the_fold_out_of_the_turns(
     assert storyteller.context.summary
 
 
+class CancellingLLM:
+    """The real model; a summary request sets ``cancel`` as it starts (a shift came)."""
+
+    def __init__(self, llm: StoryBackends) -> None:
+        self.llm = llm
+        self.summaries = 0
+
+    @property
+    def name(self) -> str:
+        return self.llm.name
+
+    @property
+    def kind(self) -> Literal["local", "azure"]:
+        return self.llm.kind
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        if request.purpose == "summary":
+            self.summaries += 1
+            cancel.set()
+        return self.llm.stream(request, cancel, stats)
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        return self.llm.count_tokens(messages)
+
+
+def test_a_fold_called_off_by_a_shift_changes_nothing(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    settings = smol_story(keep_recent_turns=2)
+    storyteller, events = teller(smollm, store, settings)
+    llm = CancellingLLM(StoryBackends(settings, smollm, None))
+    storyteller.llm = llm
+    room = (settings.llama.max_tokens + 16) * 2
+    for turn in range(30):
+        storyteller.next_turn(mood_for("happy" if turn % 2 else "sad", None))
+        if not storyteller.context.fits(llm, storyteller.context.instructions()[-1], room):
+            break
+    else:
+        pytest.fail("the window never filled")
+    told = storyteller.turn_count
+    assert storyteller.fold_ahead(cancel=threading.Event()) is False
+    assert llm.summaries == 1
+    assert storyteller.context.folded_upto == 0 and storyteller.context.summary == ""
+    stored = store.story(storyteller.story.id)
+    assert stored is not None and stored.folded_upto == 0 and stored.summary == ""
+    assert not any("folded" in e.status.get("message", "") for e in events if e.kind == "status")
+    # Not called off, the same fold goes through and the story goes on from it.
+    storyteller.llm = StoryBackends(settings, smollm, None)
+    assert storyteller.fold_ahead(cancel=threading.Event()) is True
+    assert storyteller.context.folded_upto > 0 and storyteller.context.summary
+    assert storyteller.next_turn(mood_for("happy", None)) is not None
+    assert storyteller.turn_count == told + 1
+
+
 class RecordingLLM:
     """The real model, with every request it was sent kept for the test to read."""
 

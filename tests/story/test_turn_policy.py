@@ -132,6 +132,33 @@ def test_the_story_waits_for_the_narrator(running: Running) -> None:
     running.wait(lambda: len(running.started_turns()) >= 1)
 
 
+def test_a_shift_calls_off_a_fold_and_is_answered_first(running: Running) -> None:
+    """Folding while the narrator is behind; a shift comes: the fold stops at once and
+    the answer is told, even though the narrator is still behind."""
+    folding = threading.Event()
+    folds: list[bool] = []
+
+    def slow_fold(turns_ahead: int = 2, cancel: threading.Event | None = None) -> bool:
+        assert cancel is not None
+        folding.set()
+        folds.append(cancel.wait(30))  # a fold that would take long, unless called off
+        return False
+
+    running.teller.fold_ahead = slow_fold  # type: ignore[method-assign]
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: len(running.started_turns()) >= 1)
+    running.behind[0] = 30.0  # after this turn, the story waits (and folds meanwhile)
+    running.wait(folding.is_set)
+    told = len(running.started_turns())
+    shifted_at = time.monotonic()
+    running.loop.on_mood(mood("sad", shift=True))
+    running.wait(lambda: len(running.started_turns(after=shifted_at)) >= 1, timeout=5)
+    assert folds[0] is True  # called off, not finished
+    assert len(running.started_turns()) == told + 1
+    answer = running.started_turns(after=shifted_at)[0]
+    assert answer.mood is not None and answer.mood.dominant == "sad"
+
+
 def test_pause_and_resume_from_the_page(running: Running) -> None:
     running.loop.pause()
     running.loop.on_mood(mood("happy"))
