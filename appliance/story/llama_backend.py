@@ -338,9 +338,9 @@ class LlamaBackend:
         stats: GenerationStats,
         started: float,
     ) -> None:
-        if not self._read_prompt(tokens, cached, cancelled):
-            return
-        if request.purpose == "warm":
+        # A warm request reads all but the last token (which any request re-reads).
+        leave = 1 if request.purpose == "warm" else EVAL_SLICE
+        if not self._read_prompt(tokens, cached, cancelled, leave) or request.purpose == "warm":
             return
         seed = request.seed
         if seed is None:
@@ -374,14 +374,16 @@ class LlamaBackend:
             chunks.close()
         stats.completion_tokens = max(0, self._llm.n_tokens - len(tokens) + 1)
 
-    def _read_prompt(self, tokens: list[int], cached: int, cancelled: Callable[[], bool]) -> bool:
-        """Read the prompt's uncached tokens (all but the last, which generation reads)
-        into the cache a slice at a time; False when cancelled first. What was read
+    def _read_prompt(
+        self, tokens: list[int], cached: int, cancelled: Callable[[], bool], leave: int
+    ) -> bool:
+        """Read the prompt's uncached tokens into the cache a slice at a time, until at
+        most ``leave`` are left (for generation to read in one go: a turn's usual few
+        dozen new tokens cost no extra pass); False when cancelled first. What was read
         stays cached, so a later request with the same prompt starts from there."""
-        end = len(tokens) - 1
-        if end - cached <= 0:
-            return not cancelled()
-        self._llm.n_tokens = cached
+        end = len(tokens) - leave
+        if end > cached:
+            self._llm.n_tokens = cached
         for start in range(cached, end, EVAL_SLICE):
             if cancelled():
                 return False
