@@ -6,6 +6,13 @@ web server), fed by a frame source that shows one face and, on cue, another expr
 For each switch it measures from the first frame of the new expression to
 (a) the mood shift, (b) the first token of the turn that answers it, as read by an SSE
 client over HTTP, and (c) the first sample of that turn's audio written.
+
+The narrator writes WAV files as fast as they are synthesized. With ``listen`` (the
+default of the command) the story keeps to a listener's pace (``story.reading_wpm``, about
+the narrator's speed), as the appliance does with no sound device and as a speaker makes
+it: it waits between turns, and prepares answers to likely shifts meanwhile. Without it
+(``--flat-out``) the story never waits and nearly every turn is cut by the next switch:
+the hardest case.
 """
 
 from __future__ import annotations
@@ -139,7 +146,7 @@ def _wait(test: Any, watch: _Watch, timeout: float) -> Any:
 
 
 def run_latency_bench(
-    settings: Settings, runs: int, model: str | None = None, seed: int = 1
+    settings: Settings, runs: int, model: str | None = None, seed: int = 1, listen: bool = True
 ) -> dict[str, Any]:
     from appliance.bench.sse_reader import SSEReader
     from appliance.daemon import Appliance
@@ -150,11 +157,14 @@ def run_latency_bench(
     chooser = random.Random(seed)
     results: list[RunResult] = []
     failures = 0
+    prepared_used = 0
     with tempfile.TemporaryDirectory(prefix="moodtale-bench-") as state:
         bench_settings = _settings_for(settings, Path(state), model)
         appliance = Appliance(bench_settings, make_source=lambda: frames)
         appliance.mood_listeners.append(watch.on_mood)
         appliance.narrator.on_audio = watch.on_audio
+        if listen:
+            appliance.story_loop.behind_s = appliance.reading.behind_s
         appliance.start()
         assert appliance.port is not None
         reader = SSEReader("127.0.0.1", appliance.port)
@@ -179,6 +189,7 @@ def run_latency_bench(
             tries = {t.idx: t.attempts for t in appliance.store.turns(appliance.teller.story.id)}
             for result in results:
                 result.tries = tries.get(result.turn, 0)
+            prepared_used = appliance.teller.prepared_used
         finally:
             reader.close()
             appliance.shutdown()
@@ -187,7 +198,9 @@ def run_latency_bench(
     audio_p50, audio_max = percentile_max([r.first_audio_ms for r in results])
     return {
         "runs": len(results),
+        "listen": listen,
         "answered_on_first_try": sum(r.tries == 1 for r in results),
+        "answered_from_prepared": prepared_used,
         "failed_runs": failures,
         "model": bench_settings.story.llama.model,
         "shift_ms_p50": shift_p50,
@@ -268,7 +281,10 @@ def describe_latency_bench(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"latency benchmark: {result['runs']} expression switches "
-            f"({result['failed_runs']} unanswered), model {result['model']}, "
+            f"({result['failed_runs']} unanswered; {result['answered_on_first_try']} on the "
+            f"first try, {result['answered_from_prepared']} from answers prepared ahead), "
+            f"{'paced as heard' if result['listen'] else 'flat out (never waiting)'}, "
+            f"model {result['model']}, "
             f"camera {result['fps']:.0f} fps, llama-cpp-python {result['llama_cpp_python']}",
             f"  machine: {result['cpu']}, {result['cores']} cores, {result['arch']}, "
             f"Python {result['python']}",

@@ -37,6 +37,13 @@ def register(commands: Subparsers) -> None:
     latency.add_argument("--json", action="store_true", help="print one JSON object")
     latency.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
     latency.add_argument("--runs", type=whole_number_arg(1), default=10, help="switches")
+    latency.add_argument(
+        "--flat-out",
+        action="store_true",
+        help="let the story run as fast as WAV files are written, never waiting for a "
+        "listener (the hardest case; by default it keeps to story.reading_wpm, as the "
+        "appliance does with no sound device)",
+    )
     latency.set_defaults(handler=bench_latency)
 
 
@@ -91,6 +98,6 @@ def bench_quality(settings: Settings, args: argparse.Namespace) -> int:
 def bench_latency(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.bench.latency_bench import describe_latency_bench, run_latency_bench
 
-    result = run_latency_bench(settings, args.runs, model=args.model)
+    result = run_latency_bench(settings, args.runs, model=args.model, listen=not args.flat_out)
     print(json.dumps(result) if args.json else describe_latency_bench(result))
     return EXIT_OK if result["runs"] else EXIT_FAILED

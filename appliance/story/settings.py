@@ -85,6 +85,15 @@ class StorySettings(BaseModel):
         "once, at the last sentence already shown (dropping it if none was), so the next "
         "turn answers the new mood without waiting (above 1: never).",
     )
+    prepared_answers: int = Field(
+        default=2,
+        ge=0,
+        le=8,
+        description="While the story waits (for the narrator or the reader), write the "
+        "first sentence of the answer to this many likely mood shifts (moods the reader "
+        "showed lately first), so that when one comes its answer is shown at once. Costs "
+        "model time only while idle; 0: off. Local model only.",
+    )
     reading_wpm: int = Field(
         default=200,
         ge=0,

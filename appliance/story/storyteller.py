@@ -8,15 +8,16 @@ is ever stored; after a restart the story resumes from its last finished turn.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
-from appliance.events import Mood, StoryEvent
+from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story.context import ContextTurn, FoldCancelledError, RollingContext
 from appliance.story.guards import TurnAssembler, opening
 from appliance.story.llm import (
@@ -65,6 +66,15 @@ class TurnControl:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedAnswer:
+    """A first sentence written ahead for a mood shift that may come; valid only for the
+    story state and instruction it was written for."""
+
+    key: tuple[object, ...]
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
 class FinishedTurn:
     record: TurnRecord
     ttft_s: float
@@ -72,6 +82,29 @@ class FinishedTurn:
     tokens_per_s: float
     cached_prompt_tokens: int
     prompt_tokens: int
+
+
+def without_prefill(stream: Iterator[str], prefill: str) -> Iterator[str]:
+    """The stream without the prefill a local backend sends back first."""
+    for first in stream:
+        if rest := first.removeprefix(prefill):
+            yield rest
+        break
+    yield from stream
+
+
+def shift_to(label: str) -> Mood:
+    """A clear reading of ``label`` that has just taken over: what a shift looks like."""
+    emotions = Emotions.from_mapping({label: 1.0})
+    return Mood(
+        emotions=emotions,
+        dominant=label,
+        confidence=1.0,
+        faces=1,
+        engaged=True,
+        shift=True,
+        t=time.monotonic(),
+    )
 
 
 def mood_dict(mood: Mood | None) -> dict[str, object]:
@@ -102,6 +135,8 @@ class Storyteller:
         self._tries_spent = 0
         self.calm_turns = 0
         self.resuming = False
+        self.prepared: dict[str, PreparedAnswer] = {}
+        self.prepared_used = 0
         story = store.current_story()
         self.story: StoryRecord = story or store.new_story(
             settings.premise, settings.genre, settings.audience
@@ -184,6 +219,75 @@ class Storyteller:
         except BackendError as exc:
             log.info("could not warm the story model: %s", exc)
 
+    def _instruction(self, mood: Mood | None) -> Instruction:
+        return instruction_for(
+            mood,
+            self.settings,
+            first_turn=not self.context.turns,
+            calm_turns=self.calm_turns,
+            resuming=self.resuming,
+            turn=len(self.context.turns),
+        )
+
+    def _prepared_key(self, instruction: Instruction) -> tuple[object, ...]:
+        return (
+            self.story.id,
+            len(self.context.turns),
+            self.context.folded_upto,
+            instruction.text,
+            instruction.opener,
+        )
+
+    def prepare(self, labels: list[str], cancel: threading.Event) -> int:
+        """Write ahead the first sentence of the turn that would answer a shift to each
+        of ``labels`` (each tried at most twice, as the guards judge it); the next turn
+        answering one of them shows it at once. Nothing is emitted or stored here.
+        Returns how many answers are ready; stops as soon as ``cancel`` is set."""
+        if not self.context.turns or self.llm.kind != "local":
+            return 0
+        for label in labels:
+            instruction = self._instruction(shift_to(label))
+            key = self._prepared_key(instruction)
+            ready = self.prepared.get(label)
+            if ready is not None and ready.key == key:
+                continue
+            self.prepared.pop(label, None)
+            for attempt in range(2):
+                if cancel.is_set():
+                    return self._ready_count()
+                control = TurnControl(urgent=True)
+                control.cut.set()  # the first sentence is all that is wanted
+                control.abort = cancel
+                assembler, _stats, _first, error = self._attempt(
+                    len(self.context.turns),
+                    instruction,
+                    attempt,
+                    control,
+                    time.monotonic(),
+                    release=lambda idx, sentences: None,
+                )
+                # Spent like a try at this turn: a real try never replays its seed.
+                if self._tries_idx != len(self.context.turns):
+                    self._tries_idx, self._tries_spent = len(self.context.turns), 0
+                self._tries_spent += 1
+                if error is not None or cancel.is_set():
+                    return self._ready_count()
+                if assembler.accepted:
+                    self.prepared[label] = PreparedAnswer(key, assembler.accepted[0])
+                    log.info("prepared the answer to %s: %r", label, assembler.accepted[0])
+                    break
+        return self._ready_count()
+
+    def _ready_count(self) -> int:
+        return len(self.prepared)
+
+    def _take_prepared(self, instruction: Instruction) -> str | None:
+        ready = self.prepared.pop(instruction.label, None)
+        self.prepared.clear()  # every other one was written for a story about to move on
+        if ready is None or ready.key != self._prepared_key(instruction):
+            return None
+        return ready.sentence
+
     def _save_summary(self, summary: str, folded_upto: int) -> None:
         self.store.save_summary(self.story.id, summary, folded_upto)
 
@@ -195,14 +299,7 @@ class Storyteller:
         Raises ``StoryPausedError`` when no story model can serve.
         """
         control = control or TurnControl()
-        instruction = instruction_for(
-            mood,
-            self.settings,
-            first_turn=not self.context.turns,
-            calm_turns=self.calm_turns,
-            resuming=self.resuming,
-            turn=len(self.context.turns),
-        )
+        instruction = self._instruction(mood)
         # Room for the reply, and for the opener written into it.
         reply_tokens = self.settings.llama.max_tokens + (OPENER_TOKENS if instruction.opener else 0)
         idx = len(self.context.turns)
@@ -211,9 +308,11 @@ class Storyteller:
                 self._status("older turns folded into the summary")
         except BackendError as exc:
             raise StoryPausedError(str(exc), exc.retry_after) from exc
+        head_start = self._take_prepared(instruction) if mood is not None and mood.shift else None
+        self.prepared_used += head_start is not None
         started = time.monotonic()
         self.emit(StoryEvent(kind="turn_started", t=started, turn_id=idx, mood=mood))
-        result = self._generate(idx, instruction, mood, control, started)
+        result = self._generate(idx, instruction, control, started, head_start)
         if result is None:
             return None
         assembler, stats, attempts, first_sentence_s = result
@@ -296,18 +395,25 @@ class Storyteller:
         self,
         idx: int,
         instruction: Instruction,
-        mood: Mood | None,
         control: TurnControl,
         started: float,
+        head_start: str | None = None,
     ) -> tuple[TurnAssembler, GenerationStats, int, float] | None:
-        """The attempt loop: a turn with no good first sentence is tried again."""
+        """The attempt loop: a turn with no good first sentence is tried again. A
+        prepared first sentence (``head_start``) is released at once, and the first try
+        goes on from it."""
         reasons: Counter[str] = Counter()
         backend_error: BackendError | None = None
         for attempt in range(self.settings.attempts):
             if control.dropping(accepted=False):
                 break
             assembler, stats, first_sentence_s, backend_error = self._attempt(
-                idx, instruction, attempt, control, started
+                idx,
+                instruction,
+                attempt,
+                control,
+                started,
+                head_start=head_start if attempt == 0 else None,
             )
             if self._tries_idx != idx:
                 self._tries_idx, self._tries_spent = idx, 0
@@ -343,9 +449,16 @@ class Storyteller:
         attempt: int,
         control: TurnControl,
         started: float,
+        *,
+        head_start: str | None = None,
+        release: Callable[[int, list[str]], None] | None = None,
     ) -> tuple[TurnAssembler, GenerationStats, float, BackendError | None]:
-        """One try at the turn: stream, guard and release sentences as they pass."""
+        """One try at the turn: stream, guard and hand on sentences as they pass (to
+        ``release``; by default they are emitted)."""
+        release = release or self._emit_sentences
         request = self.request_for(instruction, attempt, urgent=control.urgent)
+        if head_start:
+            request = dataclasses.replace(request, prefill=head_start)
         # What the model must not parrot: its rules and instructions (not the premise
         # or the summary, which it may well retell).
         instructions = tuple(m.content for m in request.messages if m.role == "user")
@@ -358,14 +471,22 @@ class Storyteller:
         stats = GenerationStats()
         cancel = threading.Event()
         first_sentence_s = 0.0
+        if head_start:
+            # Judged again (it passes: the same guards, the same story), and shown now.
+            released = assembler.feed(head_start + " ")
+            if released:
+                first_sentence_s = time.monotonic() - started
+            release(idx, released)
         try:
             stream = self.llm.stream(request, cancel, stats)
+            if head_start:
+                stream = without_prefill(stream, head_start)
             finished = True
             for piece in stream:
                 released = assembler.feed(piece)
                 if released and not first_sentence_s:
                     first_sentence_s = time.monotonic() - started
-                self._emit_sentences(idx, released)
+                release(idx, released)
                 if control.abort.is_set() or assembler.done:
                     finished = False
                     break
@@ -376,7 +497,7 @@ class Storyteller:
                 released = assembler.finish()
                 if released and not first_sentence_s:
                     first_sentence_s = time.monotonic() - started
-                self._emit_sentences(idx, released)
+                release(idx, released)
         except BackendError as exc:
             self._status(f"story model failed: {exc.problem}")
             log.warning("%s", exc)

@@ -28,6 +28,7 @@ PAUSED_RETRY_S = (2.0, 30.0)
 """Bounds on the wait before trying again when no story model can serve."""
 
 GIVEN_UP_PAUSE_S = 0.5
+RECENT_LABELS = 8
 PAUSED_FROM_PAGE = "paused from the page"
 
 StoryState = str
@@ -89,8 +90,12 @@ class StoryLoop:
         self._shift_pending = False
         self._paused_wait = PAUSED_RETRY_S[0]
         self._folded_while_idle = False
-        self._fold_cancel = threading.Event()
-        """Set by a shift: a fold in progress is called off (the answer comes first)."""
+        self._idle_cancel = threading.Event()
+        """Set by a shift (or a pause, a new story, a stop): work done while idle (a fold,
+        answers written ahead) is called off at once."""
+        self._prepared_while_idle = False
+        self._recent_labels: list[str] = []
+        """Moods the reader showed, the latest first: the likely next shifts."""
 
     # -- from other threads ------------------------------------------------------------
 
@@ -116,12 +121,16 @@ class StoryLoop:
                 control.hurry.set()
             if mood.shift:
                 self._shift_pending = True
-                self._fold_cancel.set()
+                self._idle_cancel.set()
                 self._wake.set()
+            if mood.engaged and self._recent_labels[:1] != [mood.dominant]:
+                labels = [mood.dominant, *self._recent_labels]
+                self._recent_labels = list(dict.fromkeys(labels))[:RECENT_LABELS]
             self._engaged = mood.engaged
 
     def pause(self) -> None:
         with self._lock:
+            self._idle_cancel.set()
             self._user_paused = True
             if self._control is not None:
                 self._control.cut.set()
@@ -135,6 +144,7 @@ class StoryLoop:
     def request_new_story(self) -> None:
         """End the current story and begin another; the turn in progress is dropped."""
         with self._lock:
+            self._idle_cancel.set()
             self._new_story = True
             if self._control is not None:
                 self._control.abort.set()
@@ -143,6 +153,7 @@ class StoryLoop:
     def stop_turn(self) -> None:
         """Shutting down: drop the turn in progress (it is never stored half done)."""
         with self._lock:
+            self._idle_cancel.set()
             if self._control is not None:
                 self._control.abort.set()
         self._wake.set()
@@ -165,17 +176,39 @@ class StoryLoop:
         with self._lock:
             if self._shift_pending:
                 return False
-            self._fold_cancel.clear()
-        self.teller.fold_ahead(cancel=self._fold_cancel)
-        self._folded_while_idle = not self._fold_cancel.is_set()
+            self._idle_cancel.clear()
+        self.teller.fold_ahead(cancel=self._idle_cancel)
+        self._folded_while_idle = not self._idle_cancel.is_set()
         return self._folded_while_idle
 
-    def _idle(self, seconds: float) -> None:
+    def _idle(self, seconds: float, reader: Mood | None = None) -> None:
         """Wait; the first time in each idle spell, fold the story's old turns if the next
-        turns would need it, so that cost never lands on a turn someone is waiting for."""
+        turns would need it, so that cost never lands on a turn someone is waiting for;
+        then, with a ``reader`` there, write ahead the answers to their likely shifts."""
         if not self._folded_while_idle:
             self._fold_ahead()
+        if reader is not None and self._folded_while_idle and not self._prepared_while_idle:
+            self._prepare_answers(reader)
         self._wait(seconds)
+
+    def likely_shifts(self, mood: Mood) -> list[str]:
+        """Moods the reader showed lately (latest first), then the runner-ups of the
+        reading now: up to ``story.prepared_answers`` labels other than the current."""
+        with self._lock:
+            recent = list(self._recent_labels)
+        by_share = sorted(mood.emotions.as_dict().items(), key=lambda kv: kv[1], reverse=True)
+        labels = [*recent, *(label for label, _share in by_share)]
+        others = [label for label in dict.fromkeys(labels) if label != mood.dominant]
+        return others[: self.settings.prepared_answers]
+
+    def _prepare_answers(self, mood: Mood) -> None:
+        labels = self.likely_shifts(mood)
+        with self._lock:
+            if self._shift_pending or not labels:
+                return
+            self._idle_cancel.clear()
+        self.teller.prepare(labels, self._idle_cancel)
+        self._prepared_while_idle = not self._idle_cancel.is_set()
 
     def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
         self._paused_wait = PAUSED_RETRY_S[0]
@@ -198,7 +231,7 @@ class StoryLoop:
                 # Waiting for the narrator. A shift is answered at once, even a little
                 # ahead of it: the story should answer a frown within a second or two.
                 self._set_state("telling")
-                self._idle(self.behind_s() - self.max_ahead_s)
+                self._idle(self.behind_s() - self.max_ahead_s, reader=mood)
             else:
                 self._tell_one(mood, stop, answers_shift=shift_pending)
 
@@ -217,6 +250,7 @@ class StoryLoop:
             self._control = control
             self._shift_pending = False
             self._folded_while_idle = False
+            self._prepared_while_idle = False
             self._turn_label = mood.dominant
         self._set_state("telling")
         try:

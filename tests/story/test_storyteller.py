@@ -15,7 +15,7 @@ from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
 from appliance.story.prompts import OPENERS, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
-from appliance.story.storyteller import Storyteller, TurnControl
+from appliance.story.storyteller import Storyteller, TurnControl, shift_to
 from tests.story.conftest import smol_llama, smol_story
 
 
@@ -313,3 +313,43 @@ def test_an_urgent_turn_pushes_hard_from_its_first_try(
     assert calm.no_repeat_ngram == settings.llama.no_repeat_ngram
     assert urgent.no_repeat_ngram is not None and calm.no_repeat_ngram is not None
     assert urgent.no_repeat_ngram < calm.no_repeat_ngram
+
+
+def test_an_answer_prepared_ahead_is_shown_at_once(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, events = teller(smollm, store)
+    storyteller.next_turn(mood_for("happy", None))
+    storyteller.next_turn(mood_for("happy", "happy"))
+    assert storyteller.prepare(["sad", "fear"], threading.Event()) == 2
+    sad = storyteller.prepared["sad"].sentence
+    before = len(events)
+    finished = storyteller.next_turn(shift_to("sad"))
+    assert finished is not None
+    assert storyteller.prepared_used == 1
+    assert finished.record.text.startswith(sad)
+    assert finished.record.mood_label == "sad"
+    # The prepared sentence is the turn's first, released before the model wrote anything.
+    sentences = [e.text for e in events[before:] if e.kind == "sentence"]
+    assert sentences[0] == sad
+    assert storyteller.prepared == {}  # the story moved on: the others are void
+
+
+def test_a_prepared_answer_is_not_used_once_the_story_moved_on(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    storyteller, _events = teller(smollm, store)
+    storyteller.next_turn(mood_for("happy", None))
+    assert storyteller.prepare(["sad"], threading.Event()) == 1
+    storyteller.next_turn(mood_for("happy", "happy"))  # a turn came first
+    storyteller.next_turn(shift_to("sad"))
+    assert storyteller.prepared_used == 0
+
+
+def test_preparing_stops_when_called_off(smollm: LlamaBackend, store: StoryStore) -> None:
+    storyteller, events = teller(smollm, store)
+    storyteller.next_turn(mood_for("happy", None))
+    told = len(events)
+    cancel = threading.Event()
+    cancel.set()
+    assert storyteller.prepare(["sad", "fear"], cancel) == 0
+    assert len(events) == told  # nothing shown, nothing stored
+    assert len(store.turns(storyteller.story.id)) == 1

@@ -159,6 +159,39 @@ def test_a_shift_calls_off_a_fold_and_is_answered_first(running: Running) -> Non
     assert answer.mood is not None and answer.mood.dominant == "sad"
 
 
+def test_likely_shifts_are_the_moods_shown_lately_then_the_runner_ups(running: Running) -> None:
+    loop = running.loop
+    loop.on_mood(mood("sad"))
+    loop.on_mood(mood("happy", shift=True))
+    now = Mood(
+        emotions=Emotions.from_mapping({"happy": 0.6, "surprise": 0.3, "neutral": 0.1}),
+        dominant="happy",
+        confidence=0.6,
+        faces=1,
+        engaged=True,
+        shift=False,
+        t=time.monotonic(),
+    )
+    assert loop.likely_shifts(now) == ["sad", "surprise"]
+
+
+def test_answers_are_prepared_while_the_story_waits_and_used_on_a_shift(
+    running: Running,
+) -> None:
+    running.loop.on_mood(mood("sad"))
+    running.loop.on_mood(mood("happy", shift=True))
+    running.wait(lambda: running.teller.turn_count >= 1)
+    running.behind[0] = 30.0  # the narrator is behind: the story waits, and prepares
+    running.wait(lambda: "sad" in running.teller.prepared, timeout=60)
+    prepared = running.teller.prepared["sad"].sentence
+    shifted_at = time.monotonic()
+    running.loop.on_mood(mood("sad", shift=True))
+    running.wait(lambda: any(e.kind == "sentence" for at, e in running.events if at > shifted_at))
+    first = next(e for at, e in running.events if at > shifted_at and e.kind == "sentence")
+    assert first.text == prepared
+    assert running.teller.prepared_used == 1
+
+
 def test_pause_and_resume_from_the_page(running: Running) -> None:
     running.loop.pause()
     running.loop.on_mood(mood("happy"))
