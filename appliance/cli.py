@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        print(f"moodtale: bad configuration:\n{exc}", file=sys.stderr)
+        # One line per problem, whole: journald shows each line as its own entry.
+        for problem in str(exc).splitlines():
+            print(f"moodtale: bad configuration: {problem}", file=sys.stderr)
         return EXIT_SETUP
     _setup_logging(settings.log_level, args.command)
     try:

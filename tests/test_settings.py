@@ -154,8 +154,56 @@ def test_the_command_refuses_bad_settings_in_one_line(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "MOODTALE_VISION__THREADS" in result.stderr
-    assert "vision.threads" in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("moodtale: bad configuration: setting 'vision.threads' is invalid")
+    assert "MOODTALE_VISION__THREADS" in line
+    assert result.stdout == ""
+
+
+def test_the_service_refuses_to_start_on_bad_settings_one_line_each(tmp_path: Path) -> None:
+    config = tmp_path / "moodtale.toml"
+    config.write_text('[story]\nbogus = 1\n[web]\nport = "eighty"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "--config", str(config), "run"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert all(line.startswith("moodtale: bad configuration: ") for line in lines)
+    assert "unknown setting 'story.bogus'" in result.stderr
+    assert "setting 'web.port' is invalid" in result.stderr
+
+
+def test_the_service_refuses_to_start_on_paths_that_are_not_there(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "run"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "MOODTALE_STORY__LLAMA__MODEL": str(tmp_path / "gone.gguf"),
+            "MOODTALE_CAMERA__TYPE": "replay",
+            "MOODTALE_CAMERA__REPLAY__PATH": str(tmp_path / "no-frames"),
+            "MOODTALE_AZURE__API_KEY_FILE": str(tmp_path / "no-key"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[2].strip().split("'")[1] for line in lines] == [
+        "story.llama.model",
+        "camera.replay.path",
+        "azure.api_key_file",
+    ]
+    assert all(line.startswith("moodtale: bad configuration: ") for line in lines)
+    assert f"{tmp_path / 'gone.gguf'} does not exist" in lines[0]
     assert result.stdout == ""
 
 

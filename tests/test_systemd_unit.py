@@ -63,6 +63,7 @@ def directives() -> dict[str, list[str]]:
         ("Service.Type", "notify"),
         ("Service.ExecStart", f"{INSTALLED_AT}/.venv/bin/moodtale run"),
         ("Service.Restart", "on-failure"),
+        ("Service.RestartPreventExitStatus", "2"),
         ("Service.User", "moodtale"),
         ("Service.NoNewPrivileges", "yes"),
         ("Service.ProtectSystem", "strict"),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 from pathlib import Path
 
-from appliance.commands import EXIT_FAILED, EXIT_OK, Subparsers
+from appliance.commands import EXIT_FAILED, EXIT_OK, EXIT_SETUP, Subparsers
 from appliance.settings import Settings
 
 
@@ -28,7 +29,12 @@ def register(commands: Subparsers) -> None:
 
 def run_appliance(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.daemon import run_appliance as run
+    from appliance.startup_checks import startup_problems
 
+    if problems := startup_problems(settings):
+        for problem in problems:
+            print(f"moodtale: bad configuration: {problem}", file=sys.stderr)
+        return EXIT_SETUP
     return run(settings)
 
 
