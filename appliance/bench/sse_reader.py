@@ -26,6 +26,8 @@ class SSEReader(threading.Thread):
         super().__init__(name="sse-reader", daemon=True)
         self.host, self.port, self.path = host, port, path
         self.events: list[ReceivedEvent] = []
+        self.received = 0
+        """Events read so far (``forget`` does not reset it)."""
         self.connected = threading.Event()
         self.error: Exception | None = None
         self._closing = False
@@ -54,6 +56,7 @@ class SSEReader(threading.Thread):
                     event = ReceivedEvent(time.monotonic(), kind, json.loads(data))
                     with self._changed:
                         self.events.append(event)
+                        self.received += 1
                         self._changed.notify_all()
                     kind, data = "message", ""
         except Exception as exc:
@@ -76,6 +79,11 @@ class SSEReader(threading.Thread):
                     )
                 self._changed.wait(min(left, 0.5))
             return list(self.events)
+
+    def forget(self) -> None:
+        """Drop the events kept so far (a long run keeps reading without growing)."""
+        with self._changed:
+            self.events.clear()
 
     def close(self) -> None:
         self._closing = True

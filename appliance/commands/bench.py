@@ -45,6 +45,15 @@ def register(commands: Subparsers) -> None:
         "appliance does with no sound device)",
     )
     latency.set_defaults(handler=bench_latency)
+    soak = benches.add_parser(
+        "soak", help="the whole appliance for N minutes: restarts, errors, memory, descriptors"
+    )
+    soak.add_argument("--json", action="store_true", help="print one JSON object")
+    soak.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
+    soak.add_argument(
+        "--minutes", type=positive_minutes, required=True, help="how long, after warm-up"
+    )
+    soak.set_defaults(handler=bench_soak)
 
 
 def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,3 +110,21 @@ def bench_latency(settings: Settings, args: argparse.Namespace) -> int:
     result = run_latency_bench(settings, args.runs, model=args.model, listen=not args.flat_out)
     print(json.dumps(result) if args.json else describe_latency_bench(result))
     return EXIT_OK if result["runs"] else EXIT_FAILED
+
+
+def positive_minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
+    if not 0 < minutes <= 24 * 60:
+        raise argparse.ArgumentTypeError("minutes must be more than 0 and at most a day")
+    return minutes
+
+
+def bench_soak(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.soak_bench import describe_soak_bench, run_soak_bench
+
+    result = run_soak_bench(settings, args.minutes, model=args.model)
+    print(json.dumps(result) if args.json else describe_soak_bench(result))
+    return EXIT_OK

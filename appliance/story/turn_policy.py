@@ -243,6 +243,13 @@ class StoryLoop:
             # The Mood that carried the shift has passed; this turn still answers it.
             mood = dataclasses.replace(mood, shift=True)
         with self._lock:
+            if (
+                not self._engaged
+                or self._user_paused
+                or self._new_story
+                or (self._shift_pending and not answers_shift)
+            ):
+                return  # changed since the loop looked (a shift, the reader left): look again
             if self._reader_left:
                 self._reader_left = False
                 self.teller.reader_returned()
