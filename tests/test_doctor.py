@@ -19,6 +19,8 @@ def test_doctor_reports_plainly_and_shows_the_token(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "ok       model qwen2.5-coder-0.5b-instruct" in out
+    assert "ok       LiteRT runs the face and expression models" in out
+    assert "ok       llama.cpp loads qwen2.5-coder-0.5b-instruct" in out
     assert "ok       camera replay" in out and "640x" not in out  # the fixture's own size
     assert "ok       state directory" in out
     token_file = tmp_path / "state" / "token"
@@ -45,4 +47,5 @@ def test_doctor_fails_on_what_is_broken(tmp_path: Path) -> None:
         in (result.stdout)
     )
     assert "BROKEN   camera" in result.stdout and "does not exist" in result.stdout
+    assert "BROKEN   LiteRT" in result.stdout and "BROKEN   llama.cpp" in result.stdout
     assert "something needed is broken" in result.stdout

@@ -73,6 +73,43 @@ def check_camera(settings: Settings) -> tuple[bool, str]:
     return result[0].startswith("ok"), result[0]
 
 
+def check_runtimes(settings: Settings) -> tuple[bool, list[str]]:
+    """LiteRT reads a frame with the vision models; llama.cpp loads the story model."""
+    import time
+
+    import numpy as np
+
+    from appliance.events import Frame
+    from appliance.story.llama_backend import LlamaBackend
+    from appliance.story.llm import BackendError
+    from appliance.vision import build_perception
+
+    ok, lines = True, []
+    try:
+        perception = build_perception(settings.vision, settings.models_dir)
+        blank = np.zeros((480, 640, 3), dtype=np.uint8)
+        perception.read(Frame(image=blank, t=time.monotonic(), seq=1, source="doctor"))
+        lines.append("ok       LiteRT runs the face and expression models")
+    except Exception as exc:
+        ok = False
+        lines.append(f"BROKEN   LiteRT: {exc}")
+    local = LlamaBackend(settings.story.llama, settings.models_dir)
+    try:
+        local.load()
+        lines.append(
+            f"ok       llama.cpp loads {settings.story.llama.model} ({local.load_s:.1f} s)"
+        )
+    except BackendError as exc:
+        if settings.azure.configured and settings.story.backend != "local":
+            lines.append(f"WARNING  llama.cpp: {exc.problem}; the story will come from Azure")
+        else:
+            ok = False
+            lines.append(f"BROKEN   llama.cpp: {exc.problem}")
+    finally:
+        local.close()
+    return ok, lines
+
+
 def check_sound(settings: Settings) -> str:
     from appliance.speech import sound_device_present
 
@@ -114,7 +151,9 @@ def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     healthy &= camera_ok
     storage_ok, storage_line = check_storage(settings)
     healthy &= storage_ok
-    lines += [camera_line, check_sound(settings), storage_line]
+    runtimes_ok, runtime_lines = check_runtimes(settings)
+    healthy &= runtimes_ok
+    lines += [*runtime_lines, camera_line, check_sound(settings), storage_line]
     if settings.azure.configured:
         lines.append(f"ok       Azure OpenAI configured: {settings.azure.endpoint}")
     else:
