@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from appliance.bench.machine import machine_summary, package_version
-from appliance.bench.repeatable import repeatable_story
+from appliance.bench.repeatable import bench_appliance_settings
 from appliance.camera.image_files import read_rgb
 from appliance.camera.pacing import FramePacer
 from appliance.camera.replay import SAMPLE_FRAMES_DIR
@@ -100,20 +100,6 @@ def percentile_max(values: list[float]) -> tuple[float, float]:
     return (round(statistics.median(values), 1), round(max(values), 1)) if values else (0, 0)
 
 
-def _settings_for(settings: Settings, state_dir: Path, model: str | None) -> Settings:
-    return settings.model_copy(
-        update={
-            "state_dir": state_dir,
-            "story": repeatable_story(settings.story, model),
-            # No speaker here: the narrator writes WAV files, one per sentence.
-            "speech": settings.speech.model_copy(
-                update={"output": "wav", "wav_dir": state_dir / "wav"}
-            ),
-            "web": settings.web.model_copy(update={"host": "127.0.0.1", "port": 0}),
-        }
-    )
-
-
 class _Watch:
     """What the appliance did, with times, from its own hooks."""
 
@@ -159,7 +145,7 @@ def run_latency_bench(
     failures = 0
     prepared_used = 0
     with tempfile.TemporaryDirectory(prefix="moodtale-bench-") as state:
-        bench_settings = _settings_for(settings, Path(state), model)
+        bench_settings = bench_appliance_settings(settings, Path(state), model)
         appliance = Appliance(bench_settings, make_source=lambda: frames)
         appliance.mood_listeners.append(watch.on_mood)
         appliance.narrator.on_audio = watch.on_audio

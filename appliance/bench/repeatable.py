@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from appliance.settings import Settings
 from appliance.story.settings import StorySettings
 
 BENCH_SEED = 1234
@@ -15,3 +18,18 @@ def repeatable_story(story: StorySettings, model: str | None) -> StorySettings:
         | ({"model": model} if model else {})
     )
     return story.model_copy(update={"llama": llama, "backend": "local"})
+
+
+def bench_appliance_settings(settings: Settings, state_dir: Path, model: str | None) -> Settings:
+    """The appliance as benchmarks run it: its state in ``state_dir``, the repeatable
+    story, the narrator writing WAV files (no speaker here), the page on a free local port."""
+    return settings.model_copy(
+        update={
+            "state_dir": state_dir,
+            "story": repeatable_story(settings.story, model),
+            "speech": settings.speech.model_copy(
+                update={"output": "wav", "wav_dir": state_dir / "wav"}
+            ),
+            "web": settings.web.model_copy(update={"host": "127.0.0.1", "port": 0}),
+        }
+    )

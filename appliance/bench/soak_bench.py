@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.bench.machine import machine_summary, package_version
-from appliance.bench.repeatable import repeatable_story
+from appliance.bench.repeatable import bench_appliance_settings
 from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,22 +56,11 @@ class ErrorCount(logging.Handler):
 
 
 def _soak_settings(settings: Settings, state: Path, model: str | None) -> Settings:
-    return settings.model_copy(
-        update={
-            "state_dir": state,
-            "story": repeatable_story(settings.story, model),
-            "camera": settings.camera.model_copy(
-                update={
-                    "type": "replay",
-                    "replay": settings.camera.replay.model_copy(update={"path": None}),
-                }
-            ),
-            "speech": settings.speech.model_copy(
-                update={"output": "wav", "wav_dir": state / "wav"}
-            ),
-            "web": settings.web.model_copy(update={"host": "127.0.0.1", "port": 0}),
-        }
-    )
+    """The benchmarks' appliance, on the bundled sample frames."""
+    bench = bench_appliance_settings(settings, state, model)
+    replay = bench.camera.replay.model_copy(update={"path": None})
+    camera = bench.camera.model_copy(update={"type": "replay", "replay": replay})
+    return bench.model_copy(update={"camera": camera})
 
 
 def run_soak_bench(settings: Settings, minutes: float, model: str | None = None) -> dict[str, Any]:

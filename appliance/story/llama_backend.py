@@ -91,11 +91,6 @@ _DONE = object()
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
 class LlamaBackend:
     """``kind`` local; ``ready`` once the model is loaded; ``error`` says why it is not."""
 
@@ -312,7 +307,11 @@ class LlamaBackend:
                 )
             cached = self._cached_prefix(tokens)
             stats.extra["cached_prompt_tokens"] = float(cached)
-            with self._story_cache_kept() if request.purpose == "summary" else _nothing():
+            with (
+                self._story_cache_kept()
+                if request.purpose == "summary"
+                else contextlib.nullcontext()
+            ):
                 self._run(
                     request,
                     tokens,

@@ -254,7 +254,7 @@ class Storyteller:
             self.prepared.pop(label, None)
             for attempt in range(2):
                 if cancel.is_set():
-                    return self._ready_count()
+                    return len(self.prepared)
                 control = TurnControl(urgent=True)
                 control.cut.set()  # the first sentence is all that is wanted
                 control.abort = cancel
@@ -271,14 +271,11 @@ class Storyteller:
                     self._tries_idx, self._tries_spent = len(self.context.turns), 0
                 self._tries_spent += 1
                 if error is not None or cancel.is_set():
-                    return self._ready_count()
+                    return len(self.prepared)
                 if assembler.accepted:
                     self.prepared[label] = PreparedAnswer(key, assembler.accepted[0])
                     log.info("prepared the answer to %s: %r", label, assembler.accepted[0])
                     break
-        return self._ready_count()
-
-    def _ready_count(self) -> int:
         return len(self.prepared)
 
     def _take_prepared(self, instruction: Instruction) -> str | None:

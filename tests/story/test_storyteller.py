@@ -11,7 +11,7 @@ from appliance.commands.story import mood_for
 from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
-from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
+from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats, StoryLLM
 from appliance.story.prompts import OPENERS, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
@@ -220,33 +220,6 @@ def test_folding_ahead_keeps_the_fold_out_of_the_turns(
     assert storyteller.context.summary
 
 
-class CancellingLLM:
-    """The real model; a summary request sets ``cancel`` as it starts (a shift came)."""
-
-    def __init__(self, llm: StoryBackends) -> None:
-        self.llm = llm
-        self.summaries = 0
-
-    @property
-    def name(self) -> str:
-        return self.llm.name
-
-    @property
-    def kind(self) -> Literal["local", "azure"]:
-        return self.llm.kind
-
-    def stream(
-        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
-    ) -> Iterator[str]:
-        if request.purpose == "summary":
-            self.summaries += 1
-            cancel.set()
-        return self.llm.stream(request, cancel, stats)
-
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return self.llm.count_tokens(messages)
-
-
 def test_a_fold_called_off_by_a_shift_changes_nothing(
     smollm: LlamaBackend, store: StoryStore
 ) -> None:
@@ -279,7 +252,7 @@ def test_a_fold_called_off_by_a_shift_changes_nothing(
 class RecordingLLM:
     """The real model, with every request it was sent kept for the test to read."""
 
-    def __init__(self, llm: LlamaBackend) -> None:
+    def __init__(self, llm: StoryLLM) -> None:
         self.llm = llm
         self.requests: list[GenerationRequest] = []
 
@@ -299,6 +272,21 @@ class RecordingLLM:
 
     def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
         return self.llm.count_tokens(messages)
+
+
+class CancellingLLM(RecordingLLM):
+    """The real model; a summary request sets ``cancel`` as it starts (a shift came)."""
+
+    @property
+    def summaries(self) -> int:
+        return sum(request.purpose == "summary" for request in self.requests)
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        if request.purpose == "summary":
+            cancel.set()
+        return super().stream(request, cancel, stats)
 
 
 def test_an_urgent_turn_pushes_hard_from_its_first_try(
