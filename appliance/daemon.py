@@ -13,7 +13,9 @@ SIGTERM/SIGINT stops everything within a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import secrets
 import socket
 import sys
 import threading
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 SHUTDOWN_S = 4.0
 """Everything stops within this (systemd and the issue allow 5 s)."""
 STATUS_EVERY_S = 2.0
+CAMERA_RETRY_S = (1.0, 30.0)
+"""A lost camera is tried again after 1 s, then 2, 4, ... up to every 30 s."""
+CAMERA_LOST = "camera lost"
 PERCEPTION_IDLE_S = 0.2
 """How long perception waits for a frame before ageing the mood without one."""
 
@@ -97,11 +102,24 @@ class Appliance:
         notifier: ServiceNotifier | None = None,
     ) -> None:
         self.settings = settings
+        self._built = False
+        """Events that arrive while the appliance is still being built (the local model
+        failing to load) are not published: ``start`` publishes the whole status."""
         self.stop = threading.Event()
         self.started_at = time.monotonic()
         self.notifier = notifier or ServiceNotifier()
         self._make_source = make_source or (lambda: build_frame_source(settings.camera))
-        self.token = load_or_create_token(settings.state_dir)
+        self.token_problem: str | None = None
+        try:
+            self.token = load_or_create_token(settings.state_dir)
+        except OSError as exc:
+            # The page still works; the token just changes at the next start.
+            self.token = secrets.token_urlsafe(18)
+            self.token_problem = (
+                f"the device token cannot be saved in {settings.state_dir} ({exc.strerror}); "
+                "a new one is made at each start"
+            )
+            log.warning("%s", self.token_problem)
         self.hub = EventHub()
         self.slot = NewestFrameSlot()
         self.camera = CameraState()
@@ -149,33 +167,60 @@ class Appliance:
         self.web_server: Any = None
         self.web_thread: threading.Thread | None = None
         self.port: int | None = None
+        self._built = True
 
     # -- workers -------------------------------------------------------------------------
 
     def _capture(self, stop: threading.Event, beat: Callable[[], None]) -> None:
-        source = self._make_source()
-        self.camera.source = source.name
-        try:
-            source.open()
-            self.camera.state, self.camera.problem = "delivering frames", None
-            self.publish_status()
-            while not stop.is_set():
-                self.slot.put(source.read())
-                self.camera.frames += 1
-                beat()
-        except SourceExhaustedError:
-            self.camera.state = "replay ended"
-            self.publish_status()
-            # Nothing more will come; stay alive (and beating) so this is not a failure.
-            while not stop.wait(1.0):
-                beat()
-        except Exception as exc:
-            self.camera.state = "lost"
-            self.camera.problem = f"camera lost ({exc})"
-            self.publish_status()
-            raise
-        finally:
-            source.close()
+        """Read the camera; when it fails (unplugged, a driver error, a replay gone),
+        say "camera lost", pause the story, and try again with backoff until it is back."""
+        backoff = CAMERA_RETRY_S[0]
+        while not stop.is_set():
+            source = self._make_source()
+            self.camera.source = source.name
+            try:
+                source.open()
+                self._camera_back()
+                backoff = CAMERA_RETRY_S[0]
+                while not stop.is_set():
+                    self.slot.put(source.read())
+                    self.camera.frames += 1
+                    beat()
+            except SourceExhaustedError:
+                self.camera.state = "replay ended"
+                self.publish_status()
+                # Nothing more will come; stay alive (and beating) so this is not a failure.
+                while not stop.wait(1.0):
+                    beat()
+            except Exception as exc:  # every camera failure is retried, none is fatal
+                self._camera_lost(exc, backoff)
+                deadline = time.monotonic() + backoff
+                while not stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    beat()
+                    if time.monotonic() >= deadline:
+                        break
+                backoff = min(backoff * 2, CAMERA_RETRY_S[1])
+            finally:
+                with contextlib.suppress(Exception):
+                    source.close()
+
+    def _camera_lost(self, exc: Exception, retry_in_s: float) -> None:
+        first = self.camera.state != "lost"
+        self.camera.state = "lost"
+        self.camera.problem = f"camera lost ({exc}); trying again every {retry_in_s:.0f} s"
+        if first:
+            log.warning("camera lost: %s", exc)
+        else:
+            log.debug("camera still lost: %s", exc)
+        self.story_loop.hold(CAMERA_LOST)
+        self.publish_status()
+
+    def _camera_back(self) -> None:
+        if self.camera.state == "lost":
+            log.info("camera is back")
+        self.camera.state, self.camera.problem = "delivering frames", None
+        self.story_loop.hold(None)
+        self.publish_status()
 
     def _perceive(self, stop: threading.Event, beat: Callable[[], None]) -> None:
         while not stop.is_set():
@@ -218,6 +263,8 @@ class Appliance:
             listener(mood)
 
     def _on_story_event(self, event: StoryEvent) -> None:
+        if not self._built:
+            return
         self._story_beat()
         if event.kind == "token":
             if self.current_turn is None:
@@ -285,6 +332,10 @@ class Appliance:
         loop = self.story_loop
         if loop.state == "paused" and loop.reason and loop.reason != PAUSED_FROM_PAGE:
             problems.append(f"The story is paused: {loop.reason}.")
+        if self.store.problem:
+            problems.append(f"Storage: {self.store.problem}.")
+        if self.token_problem:
+            problems.append(f"Storage: {self.token_problem}.")
         if backend.get("kind") == "azure":
             problems.append("The local story model is not in use; Azure OpenAI tells the story.")
         if backend.get("local_problem"):
@@ -326,6 +377,7 @@ class Appliance:
                 **backend,
             },
             "speech": {**speech, "behind_s": round(self._behind_s(), 1)},
+            "storage": {"saved": not self.store.in_memory, "problem": self.store.problem},
             "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
             "web": {"clients": self.hub.client_count, "dropped": self.hub.clients_dropped},
             "problems": self.problems(backend, speech),
@@ -380,18 +432,11 @@ class Appliance:
     def start_web(self) -> None:
         import uvicorn
 
+        from appliance.web.listen import listening_socket
+
         web = self.settings.web
-        app = create_app(self, self.hub, self.token)
-        family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((web.host, web.port))
-        except OSError as exc:
-            sock.close()
-            raise RuntimeError(f"cannot serve the page on {web.host}:{web.port}: {exc}") from exc
-        sock.listen(128)
-        sock.setblocking(False)
+        app = create_app(self, self.hub, self.token, max_event_clients=web.max_event_clients)
+        sock = listening_socket(web)
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             app,
@@ -400,7 +445,9 @@ class Appliance:
             timeout_graceful_shutdown=1,
             timeout_keep_alive=5,
             # Bounded work per connection; an idle client costs one small coroutine.
-            limit_concurrency=512,
+            # Above the app's own cap on live pages, which refuses with 429: past this
+            # uvicorn answers every request 503.
+            limit_concurrency=max(512, web.max_event_clients + 256),
         )
         self.web_server = uvicorn.Server(config)
         self.web_thread = threading.Thread(

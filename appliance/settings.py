@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -132,6 +133,24 @@ def _env_name(loc: tuple[str | int, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
 
 
+def _is_secret(loc: tuple[str | int, ...]) -> bool:
+    """Whether ``loc`` names a secret setting (a ``SecretStr``): its value is never echoed,
+    even a malformed one (it may still be most of the key)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return False
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        if SecretStr in kinds:
+            return True
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not nested:
+            return False
+        model = nested[0]
+    return False
+
+
 def _explain(exc: ValidationError, environ: Mapping[str, str], config_file: Path | None) -> str:
     lines = []
     for error in exc.errors():
@@ -149,7 +168,7 @@ def _explain(exc: ValidationError, environ: Mapping[str, str], config_file: Path
             lines.append(f"unknown setting {key!r} ({origin}): there is no such setting")
             continue
         value = error.get("input")
-        shown = "" if isinstance(value, dict) else f", got {value!r}"
+        shown = "" if isinstance(value, dict) or _is_secret(loc) else f", got {value!r}"
         message = error["msg"][0].lower() + error["msg"][1:]
         lines.append(f"setting {key!r} is invalid ({origin}): {message}{shown}")
     return "\n".join(lines)

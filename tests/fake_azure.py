@@ -3,7 +3,8 @@
 Real HTTP on 127.0.0.1, for the official ``openai`` client, unmodified: deployment
 paths, ``api-version``, the ``api-key`` header, JSON error bodies, streaming chunks as
 server-sent events. It can be told to answer 429 with Retry-After, 500, hang, or send
-malformed or failing chunks, one behaviour per request, in order.
+malformed or failing chunks, one behaviour per request, in order. It accepts one key,
+``api_key`` (``API_KEY`` unless told; change it to have the key in use refused: 401).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class FakeAzure:
     requests: list[Recorded] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     hang_s: float = 30.0
+    api_key: str = API_KEY
 
     @property
     def endpoint(self) -> str:
@@ -138,9 +140,8 @@ class FakeAzure:
             return self._json(handler, 200, self._completion(body, text))
         return self._stream(handler, body, text, behaviour)
 
-    @staticmethod
     def _refusal(
-        handler: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]
+        self, handler: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]
     ) -> tuple[int, str, str] | None:
         """What Azure answers to a wrong path, a missing api-version, a bad key or an
         unknown deployment; None when the request is fine."""
@@ -148,7 +149,7 @@ class FakeAzure:
         shape = len(parts) == 5 and parts[:2] == ["openai", "deployments"]
         if not shape or parts[3:] != ["chat", "completions"] or "api-version" not in query:
             return 404, "404", "Resource not found"
-        if handler.headers.get("api-key") != API_KEY:
+        if handler.headers.get("api-key") != self.api_key:
             return (
                 401,
                 "401",

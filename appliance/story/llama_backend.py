@@ -91,6 +91,15 @@ _DONE = object()
 T = TypeVar("T")
 
 
+def file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when a file is replaced, rewritten or deleted (None: it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class LlamaBackend:
     """``kind`` local; ``ready`` once the model is loaded; ``error`` says why it is not."""
 
@@ -110,6 +119,7 @@ class LlamaBackend:
         self._formatter: Any = None
         self._spellings: TokenSpellings | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._file_identity: tuple[int, int, int, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -176,6 +186,7 @@ class LlamaBackend:
             raise BackendError(self.name, self.error, broken=True) from exc
         self._llm = llm
         self.model_path = path
+        self._file_identity = file_identity(path)
         self.error = None
         self.load_s = time.perf_counter() - started
         log.info("story model %s loaded in %.2f s (%d threads)", path.name, self.load_s, threads)
@@ -208,6 +219,21 @@ class LlamaBackend:
         """The prompt's tokens; call from the owner thread (inside ``call``)."""
         return self._prompt_tokens(messages)
 
+    def _check_model_file(self) -> None:
+        """Before each request: a model file deleted or replaced since it was loaded sets
+        the model aside (unloaded, so no stale mapping of it is read); the fallback
+        router reloads it once the file checks out again."""
+        if self._llm is None or self.model_path is None:
+            return
+        now = file_identity(self.model_path)
+        if now == self._file_identity:
+            return
+        what = "was deleted" if now is None else "changed"
+        self.error = f"the model file {what} while running ({self.model_path})"
+        log.warning("story model: %s; unloading it", self.error)
+        self._executor.submit(self._unload).result()
+        raise BackendError(self.name, self.error, broken=True)
+
     def call(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(llama)`` in the owner thread and return its result."""
         if not self.ready:
@@ -215,6 +241,7 @@ class LlamaBackend:
         return self._executor.submit(lambda: fn(self._llm)).result()
 
     def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        self._check_model_file()
         if not self.ready:
             raise BackendError(self.name, self.error or "not loaded", broken=True)
         future: Future[list[int]] = self._executor.submit(self._prompt_tokens, messages)
@@ -225,6 +252,7 @@ class LlamaBackend:
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
+        self._check_model_file()
         if not self.ready:
             raise BackendError(self.name, self.error or "not loaded", broken=True)
         pieces: queue.Queue[object] = queue.Queue()

@@ -2,19 +2,33 @@
 
 WAL journal, one transaction per finished turn: a turn is written whole or not at all,
 and a process killed mid-turn leaves every earlier turn intact and no half turn.
+
+When the state directory cannot be written (disk full, read-only, gone, an I/O error)
+the store moves to memory with what it could read, says so in ``problem``, and the
+story goes on. It tries the file again every ``retry_s`` at the next write; when that
+works, everything told meanwhile is written back: nothing is lost unless the process
+ends before the disk recovers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRY_FILE_S = 30.0
+"""In memory, try the file again this often (at the next write)."""
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -80,32 +94,148 @@ class StoryRecord:
 class StoryStore:
     """One connection, one lock: the storyteller writes, the web page and the CLI read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retry_s: float = RETRY_FILE_S) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.retry_s = retry_s
+        self.problem: str | None = None
+        """Why the story is only in memory now; None while it is saved to ``path``."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        with self._transaction() as db:
+        self._in_memory = False
+        self._retry_at = 0.0
+        try:
+            try:
+                self._db = self._open_file()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
+                    raise
+                self._set_aside_unreadable(exc)
+                self._db = self._open_file()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            self._db = self._memory_copy(None)
+            self._to_memory(exc)
+
+    def _set_aside_unreadable(self, exc: sqlite3.DatabaseError) -> None:
+        """A file that is not (or no longer) a database: keep it for inspection under
+        another name and begin a new one, rather than refuse to tell stories."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = self.path.with_name(f"{self.path.name}.unreadable-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.replace(Path(f"{kept}{suffix}"))
+        log.error(
+            "story store: %s is unreadable (%s); kept as %s, starting anew", self.path, exc, kept
+        )
+
+    def _open_file(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._prepare(db, wal=True)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection, *, wal: bool) -> None:
+        db.row_factory = sqlite3.Row
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("BEGIN IMMEDIATE")
+        try:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _memory_copy(self, source: sqlite3.Connection | None) -> sqlite3.Connection:
+        """A database in memory holding what can still be read: from ``source``, else
+        from the file (read-only), else nothing."""
+        memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        try:
+            if source is None and self.path.is_file():
+                source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                try:
+                    source.backup(memory)
+                finally:
+                    source.close()
+            elif source is not None:
+                source.backup(memory)
+        except sqlite3.DatabaseError as exc:
+            log.warning("could not read the saved stories (%s); starting afresh in memory", exc)
+            memory.close()
+            memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._prepare(memory, wal=False)
+        return memory
+
+    def _to_memory(self, exc: BaseException) -> None:
+        self._in_memory = True
+        self._retry_at = time.monotonic() + self.retry_s
+        self.problem = (
+            f"cannot save the story in {self.path.parent} ({exc}); it goes on in memory and "
+            "is written back when the disk can take it"
+        )
+        log.warning("story store: %s", self.problem)
+
+    def _back_to_file(self) -> None:
+        """In memory: write everything back to the file, if the disk takes it now."""
+        self._retry_at = time.monotonic() + self.retry_s
+        try:
+            target = self._open_file()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            log.debug("story store: the file is still unusable (%s)", exc)
+            return
+        try:
+            self._db.backup(target)
+            # The copy brought the memory database's header (no WAL): set it again.
+            target.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            target.close()
+            log.debug("story store: writing back failed (%s)", exc)
+            return
+        self._db.close()
+        self._db = target
+        self._in_memory = False
+        self.problem = None
+        log.info("story store: saved to %s again; nothing was lost", self.path)
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one transaction; if the file fails, in memory instead."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if self._in_memory and time.monotonic() >= self._retry_at:
+                self._back_to_file()
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                return self._transaction(work)
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
                 raise
+            except sqlite3.DatabaseError as exc:
+                if self._in_memory:
+                    raise
+                failed = self._db
+                self._db = self._memory_copy(failed)
+                with contextlib.suppress(sqlite3.Error):
+                    failed.close()
+                self._to_memory(exc)
+                return self._transaction(work)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(self._db)
             self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        return result
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -113,7 +243,19 @@ class StoryStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._in_memory:
+                self._back_to_file()
+                if self._in_memory:
+                    log.warning(
+                        "story store: closing while the disk is unusable; "
+                        "the turns told since are lost"
+                    )
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+
+    @property
+    def in_memory(self) -> bool:
+        return self._in_memory
 
     # -- stories --------------------------------------------------------------------------
 
@@ -140,15 +282,17 @@ class StoryStore:
     def new_story(self, premise: str, genre: str, audience: str) -> StoryRecord:
         """Start a story; the one in progress (if any) ends."""
         now = time.time()
-        with self._transaction() as db:
+
+        def write(db: sqlite3.Connection) -> int:
             db.execute("UPDATE stories SET ended = 1, updated_at = ? WHERE ended = 0", (now,))
             cursor = db.execute(
                 "INSERT INTO stories (created_at, updated_at, premise, genre, audience) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (now, now, premise, genre, audience),
             )
-            story_id = cursor.lastrowid
-        story = self.story(int(story_id or 0))
+            return int(cursor.lastrowid or 0)
+
+        story = self.story(self._write(write))
         assert story is not None
         return story
 
@@ -164,17 +308,19 @@ class StoryStore:
         return [self._story(r) for r in self._read(self._STORY_SELECT + " ORDER BY s.id")]
 
     def save_summary(self, story_id: int, summary: str, folded_upto: int) -> None:
-        with self._transaction() as db:
-            db.execute(
+        self._write(
+            lambda db: db.execute(
                 "UPDATE stories SET summary = ?, folded_upto = ?, updated_at = ? WHERE id = ?",
                 (summary, folded_upto, time.time(), story_id),
             )
+        )
 
     # -- turns ----------------------------------------------------------------------------
 
     def append_turn(self, story_id: int, turn: TurnRecord) -> None:
         """Write one finished turn, in one transaction."""
-        with self._transaction() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO turns (story_id, idx, created_at, text, instruction, mood_label, "
                 "mood, backend, ttft_ms, duration_ms, tokens, attempts) "
@@ -195,6 +341,8 @@ class StoryStore:
                 ),
             )
             db.execute("UPDATE stories SET updated_at = ? WHERE id = ?", (time.time(), story_id))
+
+        self._write(write)
 
     def turns(self, story_id: int) -> list[TurnRecord]:
         rows = self._read("SELECT * FROM turns WHERE story_id = ? ORDER BY idx", (story_id,))

@@ -27,7 +27,9 @@ WAIT_STEP_S = 0.5
 PAUSED_RETRY_S = (2.0, 30.0)
 """Bounds on the wait before trying again when no story model can serve."""
 
-GIVEN_UP_PAUSE_S = 0.5
+GIVEN_UP_PAUSE_S = (0.5, 30.0)
+"""After a turn given up, wait 0.5 s; after each further one in a row, twice as long, up to
+30 s: a model that keeps failing the guards is not asked again and again (Azure costs)."""
 RECENT_LABELS = 8
 PAUSED_FROM_PAGE = "paused from the page"
 
@@ -78,12 +80,14 @@ class StoryLoop:
         self.turns_told = 0
         self.cuts = 0
         self.given_up = 0
+        self._given_up_wait = GIVEN_UP_PAUSE_S[0]
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._mood: Mood | None = None
         self._engaged = False
         self._reader_left = False
         self._user_paused = False
+        self._held: str | None = None
         self._new_story = False
         self._control: TurnControl | None = None
         self._turn_label: str | None = None
@@ -134,6 +138,19 @@ class StoryLoop:
             self._user_paused = True
             if self._control is not None:
                 self._control.cut.set()
+        self._wake.set()
+
+    def hold(self, reason: str | None) -> None:
+        """Pause the story for a reason of the device's own (the camera is lost), or
+        lift that pause with None. The sentence being written is finished first."""
+        with self._lock:
+            if reason == self._held:
+                return
+            self._held = reason
+            if reason is not None:
+                self._idle_cancel.set()
+                if self._control is not None:
+                    self._control.cut.set()
         self._wake.set()
 
     def resume(self) -> None:
@@ -217,6 +234,7 @@ class StoryLoop:
             with self._lock:
                 new_story, self._new_story = self._new_story, False
                 user_paused = self._user_paused
+                held = self._held
                 mood = self._mood if self._engaged else None
                 shift_pending = self._shift_pending
             if new_story:
@@ -224,6 +242,9 @@ class StoryLoop:
             elif user_paused:
                 self._set_state("paused", PAUSED_FROM_PAGE)
                 self._idle(WAIT_STEP_S)
+            elif held is not None:
+                self._set_state("paused", held)
+                self._wait(WAIT_STEP_S)
             elif mood is None:
                 self._set_state("waiting for a reader")
                 self._idle(WAIT_STEP_S)
@@ -246,6 +267,7 @@ class StoryLoop:
             if (
                 not self._engaged
                 or self._user_paused
+                or self._held is not None
                 or self._new_story
                 or (self._shift_pending and not answers_shift)
             ):
@@ -265,10 +287,17 @@ class StoryLoop:
             self._paused_wait = PAUSED_RETRY_S[0]
             if finished is not None:
                 self.turns_told += 1
+                self._given_up_wait = GIVEN_UP_PAUSE_S[0]
             elif not (control.hurry.is_set() or control.abort.is_set()):
                 # Given up (every try caught by the guards): breathe before the next one.
                 self.given_up += 1
-                self._wait(GIVEN_UP_PAUSE_S)
+                deadline = time.monotonic() + self._given_up_wait
+                self._given_up_wait = min(self._given_up_wait * 2, GIVEN_UP_PAUSE_S[1])
+                while not stop.is_set() and time.monotonic() < deadline:
+                    with self._lock:
+                        if self._shift_pending or self._new_story:
+                            break  # the reader changed: try at once
+                    self._wait(deadline - time.monotonic())
         except StoryPausedError as exc:
             wait = exc.retry_after or self._paused_wait
             wait = min(max(wait, PAUSED_RETRY_S[0]), PAUSED_RETRY_S[1])

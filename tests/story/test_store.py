@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,78 @@ def test_exports(tmp_path: Path) -> None:
     assert data["turns"][0]["text"] == "Pip woke up."
     with pytest.raises(KeyError):
         store.export_json(999)
+
+
+# -- a state directory that cannot be written ------------------------------------------
+
+
+def big_turn(idx: int) -> TurnRecord:
+    return turn(idx, f"Turn {idx}. " + "Pip walked on and on. " * 400)
+
+
+def saved_to_file(store: StoryStore) -> bool:
+    return not store.in_memory and store.problem is None
+
+
+def test_a_full_disk_moves_the_story_to_memory_and_back(tmp_path: Path) -> None:
+    store = StoryStore(tmp_path / "s.sqlite3", retry_s=0.5)
+    story = store.new_story("A fox.", "adventure", "all ages")
+    store.append_turn(story.id, big_turn(0))
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "disk is full"
+    store.append_turn(story.id, big_turn(1))
+    assert store.in_memory and store.problem is not None
+    assert "full" in store.problem and str(tmp_path) in store.problem
+    store.append_turn(story.id, big_turn(2))  # the story goes on
+    assert [t.idx for t in store.turns(story.id)] == [0, 1, 2]
+    on_disk = sqlite3.connect(tmp_path / "s.sqlite3")
+    assert on_disk.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 1
+    time.sleep(0.6)
+    store.append_turn(story.id, big_turn(3))  # the disk takes it again: written back
+    assert saved_to_file(store)
+    assert on_disk.execute("SELECT idx FROM turns ORDER BY idx").fetchall() == [
+        (0,),
+        (1,),
+        (2,),
+        (3,),
+    ]
+    assert on_disk.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    reopened = StoryStore(tmp_path / "s.sqlite3")
+    assert reopened.integrity_ok() and not reopened.in_memory
+    assert [t.idx for t in reopened.turns(story.id)] == [0, 1, 2, 3]
+
+
+def test_a_read_only_database_keeps_the_story_in_memory(tmp_path: Path) -> None:
+    store = StoryStore(tmp_path / "s.sqlite3", retry_s=3600)
+    story = store.new_story("A fox.", "adventure", "all ages")
+    store.append_turn(story.id, turn(0))
+    store._db.execute("PRAGMA query_only=ON")  # SQLite's own "read-only database"
+    store.save_summary(story.id, "Pip set out.", 1)
+    store.append_turn(story.id, turn(1))
+    assert store.problem is not None and "readonly" in store.problem
+    current = store.current_story()
+    assert current is not None and current.summary == "Pip set out." and current.turn_count == 2
+
+
+def test_an_unusable_state_directory_starts_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    store = StoryStore(blocker / "s.sqlite3", retry_s=3600)
+    assert store.in_memory and store.problem is not None
+    story = store.new_story("A fox.", "adventure", "all ages")
+    store.append_turn(story.id, turn(0))
+    assert [t.idx for t in store.turns(story.id)] == [0]
+    store.close()  # says the turns are lost; does not raise
+
+
+def test_an_unreadable_database_file_is_kept_aside_and_a_new_one_begun(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = StoryStore(path)
+    assert not store.in_memory and store.problem is None
+    story = store.new_story("A fox.", "adventure", "all ages")
+    store.append_turn(story.id, turn(0))
+    assert store.integrity_ok()
+    kept = list(tmp_path.glob("s.sqlite3.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
