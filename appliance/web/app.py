@@ -3,22 +3,34 @@
 Everything here is read-only except the story controls, which need the device token
 (``Authorization: Bearer <token>``), compared in constant time. The app holds no state
 of its own: what it shows comes from the ``ApplianceView`` on ``app.state``.
+
+Any phone on the LAN may be slow, broken or hostile, so what one client can hold is
+bounded: a request body (none of the endpoints takes one) past ``MAX_BODY_BYTES`` is
+refused with 413 as soon as that is known and never kept; live event streams are capped
+(``web.max_event_clients``: one more gets 429 with Retry-After, never uvicorn's 503); an
+event-stream client that falls behind is dropped by the hub, and one that stops reading
+is disconnected by the kernel (see ``listen.py``). What a client gets wrong is answered
+with a 4xx.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.device_token import token_matches
 from appliance.web.event_hub import EventHub
@@ -34,6 +46,77 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+
+MAX_BODY_BYTES = 16 * 1024
+"""No endpoint takes a request body: a larger one is refused (413) without being kept."""
+LINGER_S = 2.0
+LINGER_BYTES = 32 * 1024 * 1024
+"""After a 413, the rest of the body is thrown away for up to this long, this much."""
+EVENTS_PATH = "/api/events"
+DEFAULT_MAX_EVENT_CLIENTS = 64
+EVENTS_RETRY_AFTER_S = 10
+"""What a refused event-stream client is told to wait before trying again (the page's
+app.js waits as long)."""
+KEEPALIVE_S = 15.0
+"""A comment on an event stream that has had nothing for this long."""
+
+
+def sse_event(kind: str, data: str) -> bytes:
+    """One server-sent event; ``data`` is one line (compact JSON)."""
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+# -- what the API answers (so that the OpenAPI schema says something) -----------------------
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong with the request, in a sentence.")
+
+
+class Health(BaseModel):
+    ok: bool = Field(description="Every worker (camera, perception, story) is running.")
+    detail: str = Field(description="Which workers are not running, when one is not.")
+
+
+class PauseState(BaseModel):
+    paused: bool = Field(description="Whether the story is now paused from the page.")
+
+
+class NewStoryRequested(BaseModel):
+    requested: bool = Field(description="A new story begins once the current turn stops.")
+
+
+class TurnView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    idx: int
+    text: str
+    mood_label: str | None = Field(description="The mood the turn answered.")
+    backend: str | None = Field(description="Which story backend wrote it.")
+
+
+class StoryView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    premise: str
+    genre: str
+    audience: str
+    turns: list[TurnView] = Field(description="The turns told so far, oldest first.")
+
+
+class StatusView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    camera: dict[str, Any]
+    perception: dict[str, Any]
+    mood: dict[str, Any]
+    story: dict[str, Any]
+    speech: dict[str, Any]
+    workers: dict[str, Any]
+    web: dict[str, Any]
+    problems: list[str] = Field(description="What needs attention, in sentences.")
+    uptime_s: float
 
 
 class ApplianceView(Protocol):
@@ -52,7 +135,182 @@ class ApplianceView(Protocol):
     def healthy(self) -> tuple[bool, str]: ...
 
 
-def create_app(view: ApplianceView, hub: EventHub, token: str) -> FastAPI:
+# -- pure ASGI middleware (no buffering of streamed responses) ------------------------------
+
+
+async def refuse(
+    send: Send,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    discard: Receive | None = None,
+) -> None:
+    """A JSON error answered by the middleware itself, then the connection is closed.
+
+    With ``discard``, what the client is still sending of its body is read and thrown
+    away for a moment (``LINGER_S``, ``LINGER_BYTES``) after the answer has gone out:
+    closing a socket with unread data resets the connection, and the client would see
+    that instead of the answer (a client that reads as it sends sees it at once)."""
+    body = json.dumps({"detail": detail}).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    if discard is None:
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    thrown_away = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LINGER_S):
+            while thrown_away < LINGER_BYTES:
+                message = await discard()
+                if message["type"] != "http.request":
+                    break  # the client has gone
+                thrown_away += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    await send({"type": "http.response.body", "body": b""})
+
+
+class SecurityHeaders:
+    """The page's security headers on every answer, streamed ones included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` with 413, never holding more than that
+    of it: at once when Content-Length says so; a chunked body is read (up to
+    ``max_bytes``, then refused) before the app sees the request. What follows a refusal
+    is thrown away as it comes, briefly (see ``refuse``), and the connection closed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else Headers()
+        declared = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if declared is None and not chunked:
+            await self.app(scope, receive, send)  # no body (or not HTTP)
+        elif declared is not None and not declared.isdigit():
+            # (h11 refuses these first; another server might not.)
+            await refuse(send, 400, "Content-Length is not a number")
+        elif declared is not None and (len(declared) > 12 or int(declared) > self.max_bytes):
+            # A client waiting for "100 Continue" sends nothing more: nothing to throw away.
+            waiting = headers.get("expect", "").lower() == "100-continue"
+            await refuse(send, 413, self.too_large, discard=None if waiting else receive)
+        elif declared is not None:
+            await self.app(scope, receive, send)
+        else:
+            await self.read_chunked(scope, receive, send)
+
+    @property
+    def too_large(self) -> str:
+        return f"a request body may be at most {self.max_bytes} bytes"
+
+    async def read_chunked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.max_bytes:
+                await refuse(send, 413, self.too_large, discard=receive if more else None)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class EventStreamCap:
+    """At most ``max_clients`` live event streams; one more is refused with 429 and
+    Retry-After (uvicorn's own connection limit, above this, would answer 503)."""
+
+    def __init__(self, app: ASGIApp, max_clients: int = DEFAULT_MAX_EVENT_CLIENTS) -> None:
+        self.app = app
+        self.max_clients = max_clients
+        self.active = 0
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != EVENTS_PATH or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.max_clients:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 100 == 0:
+                log.warning(
+                    "%d live pages already: event stream refused (%d so far)",
+                    self.active,
+                    self.refused,
+                )
+            await refuse(
+                send,
+                429,
+                f"{self.max_clients} live pages are open already; try again later",
+                {"Retry-After": str(EVENTS_RETRY_AFTER_S)},
+            )
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
+# -- the app ----------------------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="The device token: `moodtale doctor` prints it; the install prints it too.",
+)
+PROBLEM = {"model": Problem}
+CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {**PROBLEM, "description": "A request body was sent: these take none."},
+    401: {**PROBLEM, "description": "The device token is missing or wrong."},
+    413: {**PROBLEM, "description": "The request body is too large (it is not kept)."},
+}
+
+
+def create_app(
+    view: ApplianceView,
+    hub: EventHub,
+    token: str,
+    *,
+    max_event_clients: int = DEFAULT_MAX_EVENT_CLIENTS,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Live events are delivered on the server's own loop.
@@ -67,19 +325,17 @@ def create_app(view: ApplianceView, hub: EventHub, token: str) -> FastAPI:
     app.state.hub = hub
     app.state.token = token
     static = resources.files("appliance.web") / "static"
+    # Added innermost first: every answer, the middleware's own refusals included, gets
+    # the security headers.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(EventStreamCap, max_clients=max_event_clients)
+    app.add_middleware(SecurityHeaders)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
-    def require_token(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else None
+    def require_token(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> None:
+        given = credentials.credentials if credentials is not None else None
         if not token_matches(given, request.app.state.token):
             raise HTTPException(
                 status_code=401,
@@ -87,51 +343,106 @@ def create_app(view: ApplianceView, hub: EventHub, token: str) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    async def no_body(request: Request) -> None:
+        # (BodyLimit has bounded what this reads.)
+        if await request.body():
+            raise HTTPException(status_code=400, detail="this takes no request body")
+
+    controls = [Depends(require_token), Depends(no_body)]
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    @app.get("/api/health")
+    @app.get(
+        "/api/health",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "A worker is not running."}},
+    )
     def health(request: Request) -> JSONResponse:
         ok, why = request.app.state.view.healthy()
-        return JSONResponse({"ok": ok, "detail": why}, status_code=200 if ok else 503)
+        return JSONResponse(Health(ok=ok, detail=why).model_dump(), status_code=200 if ok else 503)
 
-    @app.get("/api/status")
+    @app.get("/api/status", response_model=StatusView)
     def status(request: Request) -> dict[str, Any]:
         result: dict[str, Any] = request.app.state.view.status()
         return result
 
-    @app.get("/api/story")
+    @app.get("/api/story", response_model=StoryView)
     def story(request: Request) -> dict[str, Any]:
         result: dict[str, Any] = request.app.state.view.story()
         return result
 
-    @app.get("/api/events", response_class=EventSourceResponse)
-    async def events(request: Request) -> AsyncIterator[ServerSentEvent]:
+    @app.get(
+        EVENTS_PATH,
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "Server-sent events: `hello` (where things stand), then "
+                "every live event; a `: ping` comment when nothing has happened for a while.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            429: {
+                "description": "Too many live pages are open; try again after Retry-After.",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                # (Problem is in the schema's components: the controls answer it.)
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            },
+        },
+    )
+    async def events(request: Request) -> StreamingResponse:
         # The stream begins with where things stand, then carries every live event.
-        snapshot = request.app.state.view.snapshot()
-        yield ServerSentEvent(event="hello", raw_data=json.dumps(snapshot))
-        async for event in request.app.state.hub.subscribe():
-            yield ServerSentEvent(event=event.kind, raw_data=json.dumps(event.data))
+        # (A plain stream, not FastAPI's EventSourceResponse, whose relay tasks fail
+        # noisily when a client that stopped reading is disconnected.)
+        snapshot = json.dumps(request.app.state.view.snapshot())
+        hub: EventHub = request.app.state.hub
 
-    @app.post("/api/story/new")
+        async def stream() -> AsyncIterator[bytes]:
+            yield sse_event("hello", snapshot)
+            async for event in hub.subscribe(idle_s=KEEPALIVE_S):
+                if event is None:
+                    yield b": ping\n\n"
+                else:
+                    yield sse_event(event.kind, json.dumps(event.data))
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post(
+        "/api/story/new",
+        response_model=NewStoryRequested,
+        dependencies=controls,
+        responses=CONTROL_ERRORS,
+    )
     def new_story(request: Request) -> dict[str, Any]:
-        require_token(request)
         result: dict[str, Any] = request.app.state.view.new_story()
         return result
 
-    @app.post("/api/story/pause")
-    def pause(request: Request) -> dict[str, Any]:
-        require_token(request)
+    @app.post(
+        "/api/story/pause",
+        response_model=PauseState,
+        dependencies=controls,
+        responses=CONTROL_ERRORS,
+    )
+    def pause(request: Request) -> PauseState:
         request.app.state.view.pause()
-        return {"paused": True}
+        return PauseState(paused=True)
 
-    @app.post("/api/story/resume")
-    def resume(request: Request) -> dict[str, Any]:
-        require_token(request)
+    @app.post(
+        "/api/story/resume",
+        response_model=PauseState,
+        dependencies=controls,
+        responses=CONTROL_ERRORS,
+    )
+    def resume(request: Request) -> PauseState:
         request.app.state.view.resume()
-        return {"paused": False}
+        return PauseState(paused=False)
 
     return app

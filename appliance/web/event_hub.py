@@ -79,13 +79,19 @@ class EventHub:
             client.queue.get_nowait()
         client.queue.put_nowait(None)
 
-    async def subscribe(self) -> AsyncIterator[LiveEvent]:
-        """The live events from now on, until the client is dropped or the hub closes."""
+    async def subscribe(self, idle_s: float | None = None) -> AsyncIterator[LiveEvent | None]:
+        """The live events from now on, until the client is dropped or the hub closes;
+        ``None`` after every ``idle_s`` without one (time for a keep-alive)."""
         client = _Client()
         self._clients.add(client)
         try:
             while True:
-                event = await client.queue.get()
+                try:
+                    async with asyncio.timeout(idle_s):
+                        event = await client.queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
                 if event is None:
                     return
                 yield event

@@ -1,4 +1,4 @@
-"""Where the page is served."""
+"""Where the page is served, and how much of the device a LAN client may hold."""
 
 from __future__ import annotations
 
@@ -18,4 +18,18 @@ class WebSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free one).")
     timeline_minutes: int = Field(
         default=5, ge=1, le=60, description="How much mood history the page shows."
+    )
+    max_event_clients: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Live pages (event streams) served at once; one more is refused with "
+        "429 and Retry-After until one closes, and the rest of the API still answers.",
+    )
+    stalled_client_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=600.0,
+        description="A client that reads nothing for this long while the device has data "
+        "for it is disconnected (TCP user timeout); a page reconnects by itself.",
     )

@@ -189,6 +189,9 @@ function connect() {
   source.onerror = () => {
     conn.textContent = "reconnecting…";
     conn.className = "chip down";
+    // The browser reconnects by itself, except after a refusal (429: too many pages
+    // are open; the device asks for 10 s): then try again after that.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 10000);
   };
 }
 
