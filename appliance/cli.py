@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from appliance.commands import EXIT_SETUP, bench, config, doctor, models, perception, story
+from appliance.commands import EXIT_SETUP, bench, config, doctor, fleet, models, perception, story
 from appliance.model_files import ModelFileError
 from appliance.settings import ConfigError, load_settings
 from appliance.vision.litert import LiteRTUnavailableError
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="TOML settings file (default: /etc/moodtale/moodtale.toml)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (perception, story, models, bench, config, doctor):
+    for module in (perception, story, models, bench, config, doctor, fleet):
         module.register(commands)
     return parser
 

@@ -30,6 +30,7 @@ from appliance.camera.newest_frame import NewestFrameSlot
 from appliance.camera.source import FrameSource, SourceExhaustedError
 from appliance.device_token import load_or_create_token
 from appliance.events import Mood, StoryEvent
+from appliance.fleet.publisher import FleetPublisher
 from appliance.mood import MoodTracker
 from appliance.service_notify import ServiceNotifier
 from appliance.settings import Settings
@@ -135,6 +136,9 @@ class Appliance:
             settings.vision, settings.models_dir, azure=settings.azure
         )
         self.tracker = MoodTracker(settings.mood)
+        self.fleet: FleetPublisher | None = (
+            FleetPublisher(settings.fleet, settings.state_dir) if settings.fleet.enabled else None
+        )
         self.narrator = narrator or build_narrator(settings.speech)
         self.reading = ReadingPace(settings.story.reading_wpm)
         self.store: StoryStore = open_store(settings.state_dir)
@@ -230,6 +234,8 @@ class Appliance:
                 mood = self.tracker.tick(time.monotonic())
             else:
                 readings = self.perception.read(frame)
+                if self.fleet is not None:
+                    self.fleet.observe(readings, time.time())  # memory only, never waits
                 self.frames_perceived += 1
                 self.last_perception_ms = self.perception.timings.total_ms
                 mood = self.tracker.update(readings, frame.t)
@@ -342,6 +348,9 @@ class Appliance:
             problems.append(f"Local story model: {backend['local_problem']}")
         if speech.get("problem"):
             problems.append(str(speech["problem"]))
+        fleet_problem = self.fleet.problem() if self.fleet is not None else None
+        if fleet_problem:
+            problems.append(fleet_problem)
         for worker in self.supervisor.workers.values():
             if not worker.alive and not self.stop.is_set() and worker.thread is not None:
                 problems.append(
@@ -380,6 +389,7 @@ class Appliance:
             "storage": {"saved": not self.store.in_memory, "problem": self.store.problem},
             "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
             "web": {"clients": self.hub.client_count, "dropped": self.hub.clients_dropped},
+            "fleet": self.fleet.status() if self.fleet is not None else {"enabled": False},
             "problems": self.problems(backend, speech),
             "uptime_s": round(uptime, 1),
         }
@@ -509,6 +519,8 @@ class Appliance:
         self.supervisor.join(timeout=2.0)
         if self.web_thread is not None:
             self.web_thread.join(timeout=1.5)
+        if self.fleet is not None:
+            self.fleet.close(timeout=0.5)  # the rest of the spool goes at the next start
         self.backends.close()
         self.store.close()
         log.info("stopped")

@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from appliance.azure_openai.settings import AzureSettings
 from appliance.camera.settings import CameraSettings
+from appliance.fleet.settings import FleetSettings
 from appliance.model_files.manifest import REPO_MODELS_DIR
 from appliance.mood.settings import MoodSettings
 from appliance.speech.settings import SpeechSettings
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
         default_factory=SpeechSettings, description="Narration: voice and sound output."
     )
     web: WebSettings = Field(default_factory=WebSettings, description="The LAN web page.")
+    fleet: FleetSettings = Field(
+        default_factory=FleetSettings,
+        description="Fleet mode: one mood summary a second to a landing shared by many "
+        "devices, for one story per venue (off unless enabled).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -54,6 +54,14 @@ def register(commands: Subparsers) -> None:
         "--minutes", type=positive_minutes, required=True, help="how long, after warm-up"
     )
     soak.set_defaults(handler=bench_soak)
+    fleet = benches.add_parser(
+        "fleet", help="the fleet job over generated rows: throughput, batch latency, memory"
+    )
+    fleet.add_argument("--json", action="store_true", help="print one JSON object")
+    fleet.add_argument("--venues", type=whole_number_arg(1), default=50, help="venues")
+    fleet.add_argument("--devices", type=whole_number_arg(1), default=4, help="devices per venue")
+    fleet.add_argument("--seconds", type=whole_number_arg(10), default=300, help="seconds of rows")
+    fleet.set_defaults(handler=bench_fleet)
 
 
 def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
@@ -127,4 +135,12 @@ def bench_soak(settings: Settings, args: argparse.Namespace) -> int:
 
     result = run_soak_bench(settings, args.minutes, model=args.model)
     print(json.dumps(result) if args.json else describe_soak_bench(result))
+    return EXIT_OK
+
+
+def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.fleet_bench import describe_fleet_bench, run_fleet_bench
+
+    result = run_fleet_bench(args.venues, args.devices, args.seconds)
+    print(json.dumps(result) if args.json else describe_fleet_bench(result))
     return EXIT_OK

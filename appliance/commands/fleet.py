@@ -1,0 +1,95 @@
+"""``moodtale fleet run``: the cluster side of the fleet (one Spark job, one story per venue)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from appliance.commands import EXIT_FAILED, EXIT_OK, EXIT_SETUP, Subparsers, whole_number_arg
+from appliance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(commands: Subparsers) -> None:
+    fleet = commands.add_parser("fleet", help="the fleet job: many devices, one story per venue")
+    jobs = fleet.add_subparsers(dest="fleet", required=True, metavar="JOB")
+    run = jobs.add_parser("run", help="run the Spark Structured Streaming job")
+    run.add_argument("--landing", required=True, help="where the devices' files land")
+    run.add_argument("--tables", type=Path, required=True, help="where the Delta tables go")
+    run.add_argument("--checkpoint", required=True, help="the query's checkpoint location")
+    run.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    run.add_argument("--window-s", type=whole_number_arg(1), default=10, help="window length")
+    run.add_argument(
+        "--watermark-s", type=whole_number_arg(0), default=30, help="how late a row may be"
+    )
+    run.add_argument(
+        "--turn-every", type=whole_number_arg(1), default=6, help="a turn every N windows"
+    )
+    run.add_argument(
+        "--calls-per-minute",
+        type=float,
+        default=30.0,
+        help="story model calls per executor per minute (a turn over it waits for a later window)",
+    )
+    run.add_argument(
+        "--no-story", action="store_true", help="only the windows table; no story turns"
+    )
+    run.add_argument(
+        "--once", action="store_true", help="process what has landed, then stop (availableNow)"
+    )
+    run.set_defaults(handler=fleet_run)
+
+
+def job_settings(settings: Settings, args: argparse.Namespace) -> object:
+    from appliance.fleet.job import JobSettings
+    from appliance.fleet.venue_llm import VenueLLMConfig
+
+    backend = (
+        "none" if args.no_story else ("azure" if settings.story.backend == "azure" else "local")
+    )
+    azure = None
+    if backend == "azure":
+        azure = settings.azure.model_dump(mode="json")
+        azure["api_key"] = settings.azure.resolved_key()
+    llm = VenueLLMConfig(
+        story=settings.story.model_dump(mode="json"),
+        models_dir=str(settings.models_dir),
+        backend=backend,
+        azure=azure,
+        calls_per_minute=args.calls_per_minute,
+    )
+    return JobSettings(
+        landing=args.landing,
+        tables=args.tables,
+        checkpoint=args.checkpoint,
+        llm=llm,
+        window_s=args.window_s,
+        watermark_s=args.watermark_s,
+        turn_every=args.turn_every,
+    )
+
+
+def fleet_run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        from appliance.fleet.job import JobSettings, spark_session, start
+    except ImportError as exc:
+        print(f"moodtale: the fleet job needs the fleet extra (pip install '.[fleet]'): {exc}")
+        return EXIT_SETUP
+    job = job_settings(settings, args)
+    assert isinstance(job, JobSettings)
+    spark = spark_session(args.master)
+    query = start(spark, job, once=args.once)
+    print(f"fleet job running: {job.landing} -> {job.tables} (checkpoint {job.checkpoint})")
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        print("stopping the fleet job (it goes on from its checkpoint next time)")
+        query.stop()
+    failure = query.exception()
+    spark.stop()
+    if failure is not None:
+        print(f"moodtale: the fleet job failed: {failure}")
+        return EXIT_FAILED
+    return EXIT_OK

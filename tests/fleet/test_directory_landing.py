@@ -1,0 +1,190 @@
+"""A landing directory: whole files only, rows kept while it is away, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.fleet.publisher import FleetPublisher
+from appliance.fleet.rows import LANDING_FILE_NAME, decode_rows, encode_rows, landing_file_seq
+from appliance.fleet.spool import SPOOL_DIR
+from tests.faults.waiting import wait_until
+from tests.fleet.conftest import (
+    fleet_settings,
+    landed_files,
+    landed_rows,
+    one_row_per_second,
+    seconds_of,
+)
+
+
+def outbox(state: Path) -> list[Path]:
+    return sorted((state / SPOOL_DIR / "outbox").iterdir())
+
+
+def test_a_reader_never_sees_half_a_file(tmp_path: Path, publishers: list[FleetPublisher]) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    publisher = FleetPublisher(fleet_settings(tmp_path, rotate_s=0.02), tmp_path / "state")
+    publishers.append(publisher)
+    stop = threading.Event()
+    seen: dict[str, int] = {}
+    hidden: set[str] = set()
+    problems: list[str] = []
+
+    def read_like_spark() -> None:
+        while not stop.is_set():
+            for entry in os.scandir(landing):
+                if entry.name.startswith((".", "_")):
+                    hidden.add(entry.name)
+                    continue
+                if not LANDING_FILE_NAME.match(entry.name):
+                    problems.append(f"not a landing name: {entry.name}")
+                    continue
+                try:
+                    data = Path(entry.path).read_bytes()
+                    rows = decode_rows(data)
+                except (ValueError, json.JSONDecodeError) as exc:
+                    problems.append(f"{entry.name}: {exc}")
+                    continue
+                if not data.endswith(b"\n") or seen.setdefault(entry.name, len(rows)) != len(rows):
+                    problems.append(f"{entry.name} changed or is cut short")
+
+    reader = threading.Thread(target=read_like_spark)
+    reader.start()
+    try:
+        # 20,000 rows in bursts: files of up to a few hundred kB, written while read.
+        for burst in range(40):
+            one_row_per_second(publisher, range(burst * 500, (burst + 1) * 500))
+            time.sleep(0.01)
+        publisher.close(timeout=10)
+    finally:
+        stop.set()
+        reader.join()
+
+    assert problems == []
+    assert len(seen) >= 5
+    assert seconds_of(landed_rows(landing)) == list(range(20_000))
+    assert [p.name for p in landing.iterdir() if p.name.startswith(".")] == []
+    assert all(name.startswith(".") for name in hidden)
+
+
+def test_rows_wait_while_the_landing_is_away_and_arrive_once_in_order(
+    tmp_path: Path, publishers: list[FleetPublisher]
+) -> None:
+    landing = tmp_path / "landing"  # not there yet: a share that is not mounted
+    publisher = FleetPublisher(fleet_settings(tmp_path), tmp_path / "state")
+    publishers.append(publisher)
+    for burst in range(5):
+        one_row_per_second(publisher, range(burst * 10, (burst + 1) * 10))
+        time.sleep(0.15)
+    wait_until(lambda: publisher.status()["files_pending"] >= 3, 10, "files spooled")
+    status = publisher.status()
+    assert status["state"] == "waiting for the landing"
+    assert "not there" in status["last_error"]
+    assert status["rows_published"] == 0
+    assert "files wait in the spool" in (publisher.problem() or "")
+    assert not landing.exists()  # not created under a missing mount point
+
+    landing.mkdir()
+    one_row_per_second(publisher, range(50, 60))
+    wait_until(lambda: publisher.status()["rows_published"] >= 59, 10, "the backlog delivered")
+    publisher.close(timeout=5)
+
+    assert seconds_of(landed_rows(landing)) == list(range(60))
+    seqs = [landing_file_seq(p.name) or 0 for p in landed_files(landing)]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # in order, none missing
+    status = publisher.status()
+    assert (status["rows_published"], status["files_pending"]) == (60, 0)
+    assert status["last_error"] is None and publisher.problem() is None
+    assert outbox(tmp_path / "state") == []
+
+
+def test_a_restart_continues_the_sequence_and_resends_without_duplicates(
+    tmp_path: Path, publishers: list[FleetPublisher]
+) -> None:
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    first = FleetPublisher(fleet_settings(tmp_path), state)
+    publishers.append(first)
+    for burst in range(3):
+        one_row_per_second(first, range(burst * 10, (burst + 1) * 10))
+        time.sleep(0.15)
+    first.close(timeout=1)  # the landing is away: the files stay in the spool
+    waiting = outbox(state)
+    assert len(waiting) >= 2
+    last_seq = max(landing_file_seq(p.name) or 0 for p in waiting)
+
+    # A crash between the landing's acknowledgement and the delete: the landing has
+    # the oldest file, the spool still has it too.
+    landing.mkdir()
+    shutil.copy(waiting[0], landing / waiting[0].name)
+
+    second = FleetPublisher(fleet_settings(tmp_path), state)
+    publishers.append(second)
+    one_row_per_second(second, range(30, 40))
+    wait_until(lambda: second.status()["files_pending"] == 0, 10, "the spool emptied")
+    second.close(timeout=5)
+
+    assert seconds_of(landed_rows(landing)) == list(range(40))  # each second once
+    seqs = [landing_file_seq(p.name) or 0 for p in landed_files(landing)]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert max(seqs) > last_seq  # new files numbered after the old ones
+    assert outbox(state) == []
+
+
+def test_rows_left_half_written_by_a_crash_are_kept_up_to_the_last_whole_line(
+    tmp_path: Path, publishers: list[FleetPublisher]
+) -> None:
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    landing.mkdir()
+    first = FleetPublisher(fleet_settings(tmp_path), state)
+    one_row_per_second(first, range(3))
+    first.close(timeout=5)
+    rows = landed_rows(landing)
+    for path in landed_files(landing):
+        path.unlink()
+    spool = state / SPOOL_DIR
+    (spool / "writing.jsonl").write_bytes(encode_rows(rows) + b'{"venue": "reading-ro')
+
+    second = FleetPublisher(fleet_settings(tmp_path), state)
+    publishers.append(second)
+    wait_until(lambda: second.status()["files_pending"] == 0, 10, "recovered rows sent")
+    second.close(timeout=5)
+    assert landed_rows(landing) == rows
+
+
+def test_the_spool_is_bounded_and_drops_the_oldest_with_a_count(
+    tmp_path: Path, publishers: list[FleetPublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="appliance.fleet")
+    landing = tmp_path / "landing"
+    settings = fleet_settings(tmp_path, max_spool_mb=0.003)  # about a dozen rows
+    publisher = FleetPublisher(settings, tmp_path / "state")
+    publishers.append(publisher)
+    for burst in range(20):
+        one_row_per_second(publisher, range(burst * 5, (burst + 1) * 5))
+        time.sleep(0.12)
+    publisher.close(timeout=0.5)
+    status = publisher.status()
+    assert status["files_dropped"] > 0
+    assert 0 < status["rows_dropped"] < 100
+    assert status["spool_mb"] <= 0.003
+    assert "rows were dropped" in (publisher.problem() or "")
+    assert any("dropped" in r.getMessage() for r in caplog.records)
+
+    landing.mkdir()
+    after = FleetPublisher(settings, tmp_path / "state")
+    publishers.append(after)
+    wait_until(lambda: after.status()["files_pending"] == 0, 10, "the spool emptied")
+    after.close(timeout=5)
+    landed = seconds_of(landed_rows(landing))
+    # The newest rows are kept, whole and in order; the dropped ones are the oldest.
+    assert landed == list(range(100 - len(landed), 100))
+    assert len(landed) + status["rows_dropped"] == 100

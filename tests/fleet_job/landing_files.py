@@ -1,0 +1,34 @@
+"""Landing files as the devices write them: JSON Lines, renamed into place."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from appliance.events import EMOTION_LABELS
+
+
+def row(venue: str, device: str, second: int, faces: int, **sums: float) -> dict[str, object]:
+    values = {label: float(sums.get(label, 0.0)) for label in EMOTION_LABELS}
+    return {"venue": venue, "device": device, "second": second, "faces": faces, **values}
+
+
+def mood_row(venue: str, device: str, second: int, label: str, faces: int = 2) -> dict[str, object]:
+    """``faces`` faces, each mostly ``label`` (0.7) and a little neutral (0.3)."""
+    sums = (
+        {label: 0.7 * faces, "neutral": 0.3 * faces}
+        if label != "neutral"
+        else {"neutral": 1.0 * faces}
+    )
+    return row(venue, device, second, faces, **sums)
+
+
+def land(directory: Path, name: str, rows: Iterable[dict[str, object]]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{name}.tmp"
+    temporary.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    final = directory / f"{name}.jsonl"
+    os.replace(temporary, final)
+    return final

@@ -1,0 +1,177 @@
+"""The fleet job on real Spark (local mode), real Delta tables (delta-rs), and the small
+real story model in the executors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from appliance.events import EMOTION_LABELS
+from appliance.fleet.delta_sink import TURNS_TABLE, WINDOWS_TABLE
+from appliance.fleet.job import JobSettings, start
+from appliance.fleet.venue_llm import VenueLLMConfig
+from appliance.model_files.manifest import REPO_MODELS_DIR
+from tests.fleet_job.landing_files import land, mood_row, row
+from tests.story.conftest import smol_story
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def settings(tmp_path: Path, backend: str = "none", **changes: Any) -> JobSettings:
+    story = smol_story(sentences_per_turn=2)
+    llm = VenueLLMConfig(
+        story=story.model_dump(mode="json"),
+        models_dir=str(REPO_MODELS_DIR),
+        backend=backend,
+        calls_per_minute=600,
+    )
+    values: dict[str, Any] = {
+        "landing": str(tmp_path / "landing"),
+        "tables": tmp_path / "tables",
+        "checkpoint": str(tmp_path / "checkpoint"),
+        "llm": llm,
+        "window_s": 10,
+        "watermark_s": 5,
+        "turn_every": 3,
+        "max_files_per_trigger": 1,
+        **changes,
+    }
+    return JobSettings(**values)
+
+
+def run_once(spark: SparkSession, job: JobSettings) -> None:
+    query = start(spark, job, once=True)
+    query.awaitTermination(300)
+    assert query.exception() is None, query.exception()
+
+
+def table(job: JobSettings, name: str) -> pd.DataFrame:
+    path = job.tables / name
+    if not (path / "_delta_log").exists():
+        return pd.DataFrame()
+    return DeltaTable(str(path)).to_pandas()
+
+
+def windows_of(job: JobSettings) -> pd.DataFrame:
+    frame = table(job, WINDOWS_TABLE)
+    return frame.sort_values(["venue", "window_start"]).reset_index(drop=True)
+
+
+def test_windows_are_exact_means_of_sums_and_counts(spark: SparkSession, tmp_path: Path) -> None:
+    job = settings(tmp_path)
+    rows = [
+        row("hall", "d1", 0, 2, happy=1.2, neutral=0.8),
+        row("hall", "d2", 3, 1, sad=0.9, neutral=0.1),
+        row("hall", "d1", 9, 0),  # somebody's device saw nobody that second
+        row("hall", "d1", 12, 1, surprise=0.6, happy=0.4),
+        row("porch", "d9", 4, 3, fear=1.5, neutral=1.5),
+    ]
+    land(tmp_path / "landing", "a", rows)
+    land(tmp_path / "landing", "b", [row("hall", "d1", 60, 1, happy=1.0)])  # moves time on
+    run_once(spark, job)
+    windows = windows_of(job)
+    hall0 = windows[(windows.venue == "hall") & (windows.window_start.dt.second == 0)].iloc[0]
+    assert hall0.faces == 3 and hall0.devices == 2 and hall0.rows == 3
+    assert hall0.happy == pytest.approx(1.2 / 3) and hall0.sad == pytest.approx(0.9 / 3)
+    assert hall0.neutral == pytest.approx(0.9 / 3) and hall0.dominant == "happy"
+    assert sum(hall0[label] for label in EMOTION_LABELS) == pytest.approx(1.0)
+    hall10 = windows[(windows.venue == "hall") & (windows.window_start.dt.second == 10)].iloc[0]
+    assert hall10.faces == 1 and hall10.surprise == pytest.approx(0.6)
+    porch = windows[windows.venue == "porch"].iloc[0]
+    assert porch.faces == 3 and porch.fear == pytest.approx(0.5)
+    # The window at 60 s is still open (the watermark has not passed it): not written.
+    assert len(windows) == 3
+
+
+def test_late_rows_within_the_watermark_count_and_later_ones_are_dropped(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    job = settings(tmp_path)
+    landing = tmp_path / "landing"
+    land(landing, "1", [row("hall", "d1", 1, 1, happy=1.0), row("hall", "d1", 31, 1, sad=1.0)])
+    land(landing, "2", [row("hall", "d1", 40, 1, sad=1.0)])  # watermark now 35: 0-10 closes
+    land(
+        landing,
+        "3",
+        [
+            row("hall", "d2", 2, 5, angry=5.0),  # window 0-10 was closed: dropped
+            row("hall", "d2", 36, 1, happy=1.0),  # within the watermark: counted in 30-40
+        ],
+    )
+    land(landing, "4", [row("hall", "d1", 90, 1, happy=1.0)])  # closes 30-40 and 40-50
+    run_once(spark, job)
+    windows = windows_of(job)
+    starts = [int(t.timestamp()) for t in windows.window_start]
+    assert starts == [0, 30, 40]
+    first, thirty = windows.iloc[0], windows.iloc[1]
+    assert first.faces == 1 and first.angry == 0.0  # the late angry crowd never arrived
+    assert thirty.faces == 2 and thirty.happy == pytest.approx(0.5)
+
+
+def mood_seconds(venue: str, start: int, stop: int, label: str) -> list[dict[str, object]]:
+    return [mood_row(venue, device, s, label) for s in range(start, stop) for device in ("a", "b")]
+
+
+def turns_of(job: JobSettings) -> pd.DataFrame:
+    return table(job, TURNS_TABLE).sort_values(["venue", "turn"]).reset_index(drop=True)
+
+
+def test_each_venue_story_goes_on_across_batches_and_a_restart(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    job = settings(tmp_path, backend="local")
+    landing = tmp_path / "landing"
+    land(landing, "1", mood_seconds("hall", 0, 20, "happy") + mood_seconds("porch", 0, 20, "sad"))
+    land(landing, "2", mood_seconds("hall", 20, 40, "sad") + mood_seconds("porch", 20, 40, "sad"))
+    run_once(spark, job)
+    first = turns_of(job)
+    assert set(first.venue) == {"hall", "porch"}
+
+    # The query stops; a new one starts from the same checkpoint, and more rows land.
+    land(landing, "3", mood_seconds("hall", 40, 70, "sad") + mood_seconds("porch", 40, 70, "fear"))
+    land(landing, "4", mood_seconds("hall", 70, 90, "happy"))
+    run_once(spark, job)
+    turns = turns_of(job)
+    for venue, told in turns.groupby("venue"):
+        assert list(told.turn) == list(range(len(told))), f"{venue}: turns without a gap"
+        assert all(isinstance(t, str) and t.strip() for t in told.text)
+        assert all(str(b).startswith("local") for b in told.backend)
+    hall = turns[turns.venue == "hall"]
+    assert len(hall) > len(first[first.venue == "hall"])  # it went on after the restart
+    # Hall: happy, then sad (a shift: a turn at once), then happy again (another).
+    assert list(hall[hall["shift"]].dominant)[:2] == ["sad", "happy"]
+    porch = turns[turns.venue == "porch"]
+    assert "fear" in set(porch.dominant)
+
+
+def test_a_replayed_batch_writes_nothing_twice(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = settings(tmp_path)
+    landing = tmp_path / "landing"
+    land(landing, "1", mood_seconds("hall", 0, 20, "happy"))
+    land(landing, "2", mood_seconds("hall", 20, 40, "sad"))
+    land(landing, "3", [mood_row("hall", "a", 90, "sad")])
+    run_once(spark, job)
+    before = windows_of(job)
+    versions = DeltaTable(str(job.tables / WINDOWS_TABLE)).version()
+    assert len(before) == 4
+
+    # Forget that the last batches were committed: Spark runs them again on restart.
+    commits = sorted((Path(job.checkpoint) / "commits").iterdir(), key=lambda p: p.name)
+    done = [p for p in commits if p.name.isdigit()]
+    for path in done[-2:]:
+        path.unlink()
+        path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+    caplog.set_level(logging.INFO, logger="appliance.fleet.delta_sink")
+    run_once(spark, job)
+    assert "was written before (a replay); skipped" in caplog.text  # it did run again
+    after = windows_of(job)
+    pd.testing.assert_frame_equal(before, after)
+    assert DeltaTable(str(job.tables / WINDOWS_TABLE)).version() == versions
