@@ -1,0 +1,92 @@
+"""The venue story processor's decisions, without Spark: when a turn is due, and that a
+turn the rate limit (or the model) refuses is put off, never waited for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from appliance.events import EMOTION_LABELS
+from appliance.fleet.venue_llm import RateLimit, VenueLLMConfig, turn_seed
+from appliance.fleet.venue_story import OUTPUT_COLUMNS, VenueStory
+
+
+class MemoryState:
+    """Spark's ValueState, in memory."""
+
+    def __init__(self) -> None:
+        self.value: tuple[Any, ...] | None = None
+
+    def exists(self) -> bool:
+        return self.value is not None
+
+    def get(self) -> tuple[Any, ...] | None:
+        return self.value
+
+    def update(self, value: tuple[Any, ...]) -> None:
+        self.value = value
+
+
+def windows(*labels: str) -> pd.DataFrame:
+    rows = []
+    for i, label in enumerate(labels):
+        means = {name: (1.0 if name == label else 0.0) for name in EMOTION_LABELS}
+        rows.append(
+            {
+                "venue": "hall",
+                "window_start": pd.Timestamp(i * 10, unit="s", tz="UTC"),
+                "window_end": pd.Timestamp(i * 10 + 10, unit="s", tz="UTC"),
+                "faces": 0 if label == "nobody" else 4,
+                "devices": 2,
+                "rows": 20,
+                **means,
+                "dominant": label,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def processor(backend: str = "none") -> tuple[VenueStory, MemoryState]:
+    story = VenueStory(VenueLLMConfig(story={}, models_dir="", backend=backend), turn_every=3)
+    state = MemoryState()
+    story.state = state  # type: ignore[assignment]
+    return story, state
+
+
+def output(story: VenueStory, frame: pd.DataFrame) -> pd.DataFrame:
+    frames = list(story.handleInputRows(("hall",), iter([frame]), None))
+    return pd.concat(frames) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+
+
+def test_every_window_is_emitted_and_a_refused_turn_is_put_off() -> None:
+    story, state = processor("none")  # no model: every turn is refused at once
+    out = output(story, windows("happy", "happy", "nobody"))
+    assert list(out.kind) == ["window"] * 3
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert state.value is not None
+    turns, last_label, windows_since, pending, _recent = state.value
+    assert (turns, last_label, windows_since, pending) == (0, "", 3, True)
+
+
+def test_shift_is_flagged_against_the_last_turns_mood() -> None:
+    story, state = processor("none")
+    state.update((2, "happy", 0, False, "[]"))
+    out = output(story, windows("happy", "sad"))
+    assert list(out["shift"]) == [False, True]
+
+
+def test_the_rate_limit_never_waits() -> None:
+    now = [0.0]
+    limit = RateLimit(per_minute=6, clock=lambda: now[0])  # a burst of 1, then 1 per 10 s
+    assert limit.try_take()
+    assert not limit.try_take()  # refused at once, not waited for
+    now[0] += 9.9
+    assert not limit.try_take()
+    now[0] += 0.2
+    assert limit.try_take()
+
+
+def test_a_turn_has_the_same_seed_when_a_batch_is_replayed() -> None:
+    assert turn_seed("hall", 3) == turn_seed("hall", 3)
+    assert turn_seed("hall", 3) != turn_seed("hall", 4) != turn_seed("porch", 3)
