@@ -1,10 +1,10 @@
 """``moodtale bench fleet``: the fleet job over generated landing files.
 
 V venues x D devices x S seconds of rows (each device's file covers 10 s, as the
-publisher rotates them), one micro-batch per 10 s of landing, no story model (the job's
-own cost: reading, windows, state, Delta). Measured: rows per second of wall time, rows
-per CPU-second (the driver, its JVM and the Python workers together), micro-batch
-latency, and peak memory of that process tree.
+publisher rotates them, or ``file_seconds``), a micro-batch per file from each device, no
+story model (the job's own cost: reading, windows, state, Delta). Measured: rows per
+second of wall time, rows per CPU-second (the driver, its JVM and the Python workers
+together), micro-batch latency, and peak memory of that process tree.
 """
 
 from __future__ import annotations
@@ -25,16 +25,25 @@ FILE_SECONDS = 10
 START_SECOND = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def generate_landing(landing: Path, venues: int, devices: int, seconds: int, seed: int = 7) -> int:
-    """Write the rows the devices would; returns how many."""
+def generate_landing(
+    landing: Path,
+    venues: int,
+    devices: int,
+    seconds: int,
+    *,
+    seed: int = 7,
+    file_seconds: int = FILE_SECONDS,
+) -> int:
+    """Write the rows the devices would, one file per device per ``file_seconds``;
+    returns how many rows."""
     rng = random.Random(seed)
     landing.mkdir(parents=True, exist_ok=True)
     rows = 0
-    for first in range(0, seconds, FILE_SECONDS):
+    for first in range(0, seconds, file_seconds):
         for v in range(venues):
             for d in range(devices):
                 lines = []
-                for second in range(first, min(first + FILE_SECONDS, seconds)):
+                for second in range(first, min(first + file_seconds, seconds)):
                     faces = rng.randint(0, 6)
                     weights = [rng.random() for _ in EMOTION_LABELS]
                     total = sum(weights)
@@ -109,13 +118,18 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def run_fleet_bench(venues: int, devices: int, seconds: int) -> dict[str, Any]:
+def run_fleet_bench(
+    venues: int, devices: int, seconds: int, file_seconds: int = FILE_SECONDS
+) -> dict[str, Any]:
     from appliance.fleet.job import JobSettings, spark_session, start
     from appliance.fleet.venue_llm import VenueLLMConfig
 
     with tempfile.TemporaryDirectory(prefix="moodtale-fleet-bench-") as scratch:
         root = Path(scratch)
-        rows = generate_landing(root / "landing", venues, devices, seconds)
+        rows = generate_landing(
+            root / "landing", venues, devices, seconds, file_seconds=file_seconds
+        )
+        files = len(list((root / "landing").iterdir()))
         spark = spark_session("local[2]", "moodtale-fleet-bench")
         spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "100000")
         job = JobSettings(
@@ -125,6 +139,7 @@ def run_fleet_bench(venues: int, devices: int, seconds: int) -> dict[str, Any]:
             llm=VenueLLMConfig(story={}, models_dir="", backend="none"),
             window_s=10,
             watermark_s=10,
+            # A batch: one file from every device (file_seconds of rows).
             max_files_per_trigger=venues * devices,
         )
         cpu_before = tree_cpu_s(os.getpid())
@@ -149,6 +164,8 @@ def run_fleet_bench(venues: int, devices: int, seconds: int) -> dict[str, Any]:
         "devices": devices,
         "seconds": seconds,
         "rows": rows,
+        "files": files,
+        "file_seconds": file_seconds,
         "rows_read": read_rows,
         "windows_written": windows,
         "batches": len(progress),
@@ -171,7 +188,8 @@ def describe_fleet_bench(result: dict[str, Any]) -> str:
             f"fleet job (pyspark {result['pyspark']}, deltalake {result['deltalake']}) on "
             f"{result['cpu']}, {result['cores']} cores, {result['arch']}",
             f"  {result['venues']} venues x {result['devices']} devices x {result['seconds']} s"
-            f" = {result['rows']} rows in {result['batches']} micro-batches"
+            f" = {result['rows']} rows in {result['files']} files"
+            f" ({result['file_seconds']} s each), {result['batches']} micro-batches"
             f" -> {result['windows_written']} windows",
             f"  {result['rows_per_s']:.0f} rows/s (wall {result['wall_s']:.1f} s), "
             f"{result['rows_per_cpu_s']:.0f} rows per CPU-second (CPU {result['cpu_s']:.1f} s)",

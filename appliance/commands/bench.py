@@ -61,6 +61,12 @@ def register(commands: Subparsers) -> None:
     fleet.add_argument("--venues", type=whole_number_arg(1), default=50, help="venues")
     fleet.add_argument("--devices", type=whole_number_arg(1), default=4, help="devices per venue")
     fleet.add_argument("--seconds", type=whole_number_arg(10), default=300, help="seconds of rows")
+    fleet.add_argument(
+        "--file-seconds",
+        type=whole_number_arg(1),
+        default=10,
+        help="seconds of rows per device file (the publisher's fleet.rotate_s)",
+    )
     fleet.set_defaults(handler=bench_fleet)
 
 
@@ -141,6 +147,6 @@ def bench_soak(settings: Settings, args: argparse.Namespace) -> int:
 def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.bench.fleet_bench import describe_fleet_bench, run_fleet_bench
 
-    result = run_fleet_bench(args.venues, args.devices, args.seconds)
+    result = run_fleet_bench(args.venues, args.devices, args.seconds, args.file_seconds)
     print(json.dumps(result) if args.json else describe_fleet_bench(result))
     return EXIT_OK
