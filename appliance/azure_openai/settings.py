@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from appliance.credentials import read_secret, secret_file
 
 CREDENTIAL_NAME = "azure-openai-key"
 
@@ -66,16 +67,7 @@ class AzureSettings(BaseModel):
     def resolved_key(self) -> str | None:
         if self.api_key is not None and self.api_key.get_secret_value():
             return self.api_key.get_secret_value()
-        path = self.api_key_file
-        if path is None and os.environ.get("CREDENTIALS_DIRECTORY"):
-            candidate = Path(os.environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
-            path = candidate if candidate.is_file() else None
-        if path is None:
-            return None
-        try:
-            return path.read_text().strip() or None
-        except OSError:
-            return None
+        return read_secret(secret_file(self.api_key_file, CREDENTIAL_NAME))
 
     @property
     def configured(self) -> bool:

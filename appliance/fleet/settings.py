@@ -6,13 +6,14 @@ a file, or the systemd credential ``fleet-blob-secret``, and is never logged.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from appliance.credentials import read_secret, secret_file
 
 CREDENTIAL_NAME = "fleet-blob-secret"
 DEVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -137,12 +138,7 @@ class FleetSettings(BaseModel):
         return self
 
     def _secret_path(self) -> Path | None:
-        if self.blob_secret_file is not None:
-            return self.blob_secret_file
-        if os.environ.get("CREDENTIALS_DIRECTORY"):
-            candidate = Path(os.environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
-            return candidate if candidate.is_file() else None
-        return None
+        return secret_file(self.blob_secret_file, CREDENTIAL_NAME)
 
     @property
     def device_name(self) -> str:
@@ -153,13 +149,7 @@ class FleetSettings(BaseModel):
         for given in (self.blob_connection_string, self.blob_key):
             if given is not None and given.get_secret_value().strip():
                 return given.get_secret_value().strip()
-        path = self._secret_path()
-        if path is None:
-            return None
-        try:
-            return path.read_text().strip() or None
-        except OSError:
-            return None
+        return read_secret(self._secret_path())
 
 
 def is_connection_string(secret: str) -> bool:
