@@ -136,9 +136,18 @@ class Appliance:
             settings.vision, settings.models_dir, azure=settings.azure
         )
         self.tracker = MoodTracker(settings.mood)
-        self.fleet: FleetPublisher | None = (
-            FleetPublisher(settings.fleet, settings.state_dir) if settings.fleet.enabled else None
-        )
+        self.fleet: FleetPublisher | None = None
+        self.fleet_problem: str | None = None
+        if settings.fleet.enabled:
+            try:
+                self.fleet = FleetPublisher(settings.fleet, settings.state_dir)
+            except OSError as exc:
+                # Its spool needs the state directory: without it the rest still runs.
+                self.fleet_problem = (
+                    f"fleet mode is off: its spool cannot be kept in {settings.state_dir} "
+                    f"({exc.strerror})"
+                )
+                log.warning("%s", self.fleet_problem)
         self.narrator = narrator or build_narrator(settings.speech)
         self.reading = ReadingPace(settings.story.reading_wpm)
         self.store: StoryStore = open_store(settings.state_dir)
@@ -348,7 +357,7 @@ class Appliance:
             problems.append(f"Local story model: {backend['local_problem']}")
         if speech.get("problem"):
             problems.append(str(speech["problem"]))
-        fleet_problem = self.fleet.problem() if self.fleet is not None else None
+        fleet_problem = self.fleet.problem() if self.fleet is not None else self.fleet_problem
         if fleet_problem:
             problems.append(fleet_problem)
         for worker in self.supervisor.workers.values():

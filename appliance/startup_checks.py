@@ -30,4 +30,9 @@ def startup_problems(settings: Settings) -> list[str]:
     key_file = settings.azure.api_key_file
     if key_file is not None and not key_file.is_file():
         problems.append(_missing("azure.api_key_file", key_file, "the key file"))
+    secret_file = settings.fleet.blob_secret_file
+    if settings.fleet.enabled and secret_file is not None and not secret_file.is_file():
+        problems.append(_missing("fleet.blob_secret_file", secret_file, "the secret file"))
+    # A missing fleet.landing_dir is not refused: it may be a share not mounted yet; rows
+    # wait in the spool and the status says the landing is unreachable.
     return problems

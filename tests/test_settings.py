@@ -189,6 +189,10 @@ def test_the_service_refuses_to_start_on_paths_that_are_not_there(tmp_path: Path
             "MOODTALE_CAMERA__TYPE": "replay",
             "MOODTALE_CAMERA__REPLAY__PATH": str(tmp_path / "no-frames"),
             "MOODTALE_AZURE__API_KEY_FILE": str(tmp_path / "no-key"),
+            "MOODTALE_FLEET__ENABLED": "true",
+            "MOODTALE_FLEET__LANDING": "blob",
+            "MOODTALE_FLEET__BLOB_ACCOUNT_URL": "https://example.blob.core.windows.net",
+            "MOODTALE_FLEET__BLOB_SECRET_FILE": str(tmp_path / "no-blob-secret"),
         },
         capture_output=True,
         text=True,
@@ -201,6 +205,7 @@ def test_the_service_refuses_to_start_on_paths_that_are_not_there(tmp_path: Path
         "story.llama.model",
         "camera.replay.path",
         "azure.api_key_file",
+        "fleet.blob_secret_file",
     ]
     assert all(line.startswith("moodtale: bad configuration: ") for line in lines)
     assert f"{tmp_path / 'gone.gguf'} does not exist" in lines[0]

@@ -149,3 +149,20 @@ def test_a_read_only_state_directory_at_start(tmp_path: Path) -> None:
             assert len(turns_on_disk(state, appliance.teller.story.id)) >= 2
         finally:
             appliance.shutdown()
+
+
+def test_fleet_mode_without_a_writable_state_directory_is_off_and_says_so(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    frames = replay_dir(tmp_path, HAPPY, SAD)
+    fleet = {"enabled": True, "landing_dir": tmp_path, "venue": "hall"}
+    appliance = Appliance(appliance_settings(tmp_path, frames, state_dir=blocker, fleet=fleet))
+    appliance.start()
+    try:
+        problems = appliance.status()["problems"]
+        assert any(p.startswith("fleet mode is off") for p in problems), problems
+        wait_until(lambda: appliance.teller.turn_count >= 1, 120, "a turn, in memory")
+    finally:
+        appliance.shutdown()
