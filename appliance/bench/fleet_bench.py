@@ -144,15 +144,15 @@ def run_fleet_bench(
         )
         cpu_before = tree_cpu_s(os.getpid())
         started = time.perf_counter()
-        query = start(spark, job, once=True)
-        query.awaitTermination()
+        running = start(spark, job, once=True)  # the windows query (no story model)
+        running.await_termination()
         wall_s = time.perf_counter() - started
         cpu_s = tree_cpu_s(os.getpid()) - cpu_before
         rss_mb = tree_peak_rss_mb(os.getpid())
-        failure = query.exception()
+        failure = running.exception()
         if failure is not None:
             raise RuntimeError(f"the fleet job failed: {failure}")
-        progress = [p for p in query.recentProgress if p.numInputRows > 0]
+        progress = [p for p in running.windows.recentProgress if p.numInputRows > 0]
         latencies = [float(p.durationMs.get("triggerExecution", 0)) for p in progress]
         read_rows = sum(int(p.numInputRows) for p in progress)
         from deltalake import DeltaTable

@@ -80,14 +80,14 @@ def fleet_run(settings: Settings, args: argparse.Namespace) -> int:
     job = job_settings(settings, args)
     assert isinstance(job, JobSettings)
     spark = spark_session(args.master)
-    query = start(spark, job, once=args.once)
+    running = start(spark, job, once=args.once)
     print(f"fleet job running: {job.landing} -> {job.tables} (checkpoint {job.checkpoint})")
     try:
-        query.awaitTermination()
+        running.await_termination()
     except KeyboardInterrupt:
         print("stopping the fleet job (it goes on from its checkpoint next time)")
-        query.stop()
-    failure = query.exception()
+        running.stop()
+    failure = running.exception()
     spark.stop()
     if failure is not None:
         print(f"moodtale: the fleet job failed: {failure}")

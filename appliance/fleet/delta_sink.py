@@ -1,8 +1,9 @@
-"""Where the job's output goes: two Delta tables, written once per micro-batch.
+"""Where the job's output goes: two Delta tables, each written once per micro-batch.
 
-``venue_windows``: one row per venue per closed window. ``venue_turns``: one row per
-turn of each venue's story. Each micro-batch is one Delta commit per table carrying the
-transaction (application id, batch id); a batch that Spark replays after a failure finds
+``venue_windows``: one row per venue per closed window (from the windows query).
+``venue_turns``: one row per turn of each venue's story (from the story query). Each
+micro-batch is one Delta commit carrying the transaction (the query's application id,
+the batch id); a batch that Spark replays after a failure finds
 its id already committed and writes nothing. Written with ``deltalake`` (delta-rs): the
 same job on a cluster with delta-spark would write through Spark instead (see README).
 """
@@ -32,7 +33,6 @@ WINDOW_SCHEMA = pa.schema(
         ("rows", pa.int64()),
         *[(label, pa.float64()) for label in EMOTION_LABELS],
         ("dominant", pa.string()),
-        ("shift", pa.bool_()),
     ]
 )
 TURN_SCHEMA = pa.schema(
@@ -49,38 +49,45 @@ TURN_SCHEMA = pa.schema(
 )
 
 
+WINDOWS_APP = "moodtale-fleet-windows"
+STORY_APP = "moodtale-fleet-story"
+
+
 class BatchSink(Protocol):
-    def write(self, batch_id: int, windows: pa.Table, turns: pa.Table) -> bool:
-        """Write one micro-batch; False when it was written before (a replay)."""
+    def write_windows(self, batch_id: int, windows: pa.Table) -> bool:
+        """Write one micro-batch of the windows query; False when written before."""
+        ...
+
+    def write_turns(self, batch_id: int, turns: pa.Table) -> bool:
+        """Write one micro-batch of the story query; False when written before."""
         ...
 
 
 class DeltaSink:
-    """Both tables under ``root``; ``app_id`` names the writer (the query)."""
+    """Both tables under ``root``."""
 
-    def __init__(self, root: Path, app_id: str) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.app_id = app_id
 
     def path(self, table: str) -> Path:
         return self.root / table
 
-    def _written(self, table: str) -> int:
+    def _written(self, table: str, app_id: str) -> int:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            version = DeltaTable(str(self.path(table))).transaction_version(self.app_id)
+            version = DeltaTable(str(self.path(table))).transaction_version(app_id)
         except TableNotFoundError:
             return -1
         return -1 if version is None else int(version)
 
-    def _append(self, table: str, batch_id: int, data: pa.Table) -> bool:
+    def _append(self, table: str, app_id: str, batch_id: int, data: pa.Table) -> bool:
         from deltalake import CommitProperties, Transaction, write_deltalake
 
         if data.num_rows == 0:
             return False  # nothing to record (a replay of it writes nothing either)
-        if self._written(table) >= batch_id:
+        if self._written(table, app_id) >= batch_id:
             log.info("%s: batch %d was written before (a replay); skipped", table, batch_id)
             return False
         write_deltalake(
@@ -88,12 +95,15 @@ class DeltaSink:
             data,
             mode="append",
             commit_properties=CommitProperties(
-                app_transactions=[Transaction(app_id=self.app_id, version=batch_id)]
+                app_transactions=[Transaction(app_id=app_id, version=batch_id)]
             ),
         )
         return True
 
-    def write(self, batch_id: int, windows: pa.Table, turns: pa.Table) -> bool:
-        wrote_windows = self._append(WINDOWS_TABLE, batch_id, windows.cast(WINDOW_SCHEMA))
-        wrote_turns = self._append(TURNS_TABLE, batch_id, turns.cast(TURN_SCHEMA))
-        return wrote_windows or wrote_turns
+    def write_windows(self, batch_id: int, windows: pa.Table) -> bool:
+        data = windows.select(WINDOW_SCHEMA.names).cast(WINDOW_SCHEMA)
+        return self._append(WINDOWS_TABLE, WINDOWS_APP, batch_id, data)
+
+    def write_turns(self, batch_id: int, turns: pa.Table) -> bool:
+        data = turns.select(TURN_SCHEMA.names).cast(TURN_SCHEMA)
+        return self._append(TURNS_TABLE, STORY_APP, batch_id, data)

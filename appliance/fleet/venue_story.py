@@ -4,8 +4,10 @@
 (turns told, the mood of the last turn, windows since, a turn put off, the last few turns'
 text) lives in the state store, checkpointed with the query: it survives micro-batches,
 restarts from the checkpoint and replayed batches, which the driver-side global of the
-original design did not. For every closed window it emits the window; when the venue's
-mood shifts, or every ``turn_every`` windows, it also emits the next turn.
+original design did not. It reads the closed windows the
+windows query hands on, and emits the venue's next turn when its mood shifts, or every
+``turn_every`` windows. It runs in a query of its own, so a turn being written never
+holds up the windows.
 """
 
 from __future__ import annotations
@@ -18,25 +20,19 @@ import pandas as pd
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
-from appliance.events import EMOTION_LABELS
 from appliance.fleet.venue_llm import VenueLLMConfig, write_turn
 from appliance.fleet.venue_windows import NOBODY
 
 OUTPUT_SCHEMA_DDL = ", ".join(
     [
-        "kind STRING",
         "venue STRING",
+        "turn BIGINT",
         "window_start TIMESTAMP",
         "window_end TIMESTAMP",
-        "faces BIGINT",
-        "devices BIGINT",
-        "rows BIGINT",
-        *[f"{label} DOUBLE" for label in EMOTION_LABELS],
         "dominant STRING",
-        "turn BIGINT",
+        "shift BOOLEAN",
         "text STRING",
         "backend STRING",
-        "shift BOOLEAN",
     ]
 )
 OUTPUT_COLUMNS = [part.split()[0] for part in OUTPUT_SCHEMA_DDL.split(", ")]
@@ -86,7 +82,6 @@ class VenueStory(StatefulProcessor):
         for window in windows.to_dict("records"):
             label = str(window["dominant"])
             shift = label != NOBODY and bool(state["last_label"]) and label != state["last_label"]
-            out.append({**window, "kind": "window", "venue": venue, "shift": shift})
             state["windows_since"] += 1
             if label == NOBODY:
                 continue  # nobody there: nothing to tell
@@ -101,7 +96,6 @@ class VenueStory(StatefulProcessor):
             text, backend = written
             out.append(
                 {
-                    "kind": "turn",
                     "venue": venue,
                     "window_start": window["window_start"],
                     "window_end": window["window_end"],
@@ -128,12 +122,7 @@ class VenueStory(StatefulProcessor):
         )
         if out:
             frame = pd.DataFrame(out).reindex(columns=OUTPUT_COLUMNS)
-            # Plain Python values and None where a kind has no value (a window has no turn
-            # number or text, a turn no counts): an all-missing column must not become NaN.
-            for column in ("faces", "devices", "rows", "turn"):
-                frame[column] = [None if pd.isna(v) else int(v) for v in frame[column]]
-            for column in ("kind", "venue", "dominant", "text", "backend"):
-                frame[column] = [None if pd.isna(v) else str(v) for v in frame[column]]
+            frame["turn"] = [int(v) for v in frame["turn"]]
             yield frame
 
     def close(self) -> None:

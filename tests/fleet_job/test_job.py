@@ -46,9 +46,10 @@ def settings(tmp_path: Path, backend: str = "none", **changes: Any) -> JobSettin
 
 
 def run_once(spark: SparkSession, job: JobSettings) -> None:
-    query = start(spark, job, once=True)
-    query.awaitTermination(300)
-    assert query.exception() is None, query.exception()
+    running = start(spark, job, once=True)
+    running.await_termination(300)
+    assert running.exception() is None, running.exception()
+    assert not any(q.isActive for q in running.queries)
 
 
 def table(job: JobSettings, name: str) -> pd.DataFrame:
@@ -150,28 +151,36 @@ def test_each_venue_story_goes_on_across_batches_and_a_restart(
     assert "fear" in set(porch.dominant)
 
 
+def forget_last_commits(checkpoint: Path, count: int) -> None:
+    """Make Spark believe the last ``count`` batches were never committed: on restart it
+    runs them again."""
+    commits = sorted(p for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+    for path in commits[-count:]:
+        path.unlink()
+        path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+
+
 def test_a_replayed_batch_writes_nothing_twice(
     spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    job = settings(tmp_path)
+    job = settings(tmp_path, backend="local")
     landing = tmp_path / "landing"
     land(landing, "1", mood_seconds("hall", 0, 20, "happy"))
     land(landing, "2", mood_seconds("hall", 20, 40, "sad"))
     land(landing, "3", [mood_row("hall", "a", 90, "sad")])
     run_once(spark, job)
-    before = windows_of(job)
-    versions = DeltaTable(str(job.tables / WINDOWS_TABLE)).version()
-    assert len(before) == 4
+    windows_before, turns_before = windows_of(job), turns_of(job)
+    versions = [DeltaTable(str(job.tables / t)).version() for t in (WINDOWS_TABLE, TURNS_TABLE)]
+    assert len(windows_before) == 4 and len(turns_before) >= 2
 
-    # Forget that the last batches were committed: Spark runs them again on restart.
-    commits = sorted((Path(job.checkpoint) / "commits").iterdir(), key=lambda p: p.name)
-    done = [p for p in commits if p.name.isdigit()]
-    for path in done[-2:]:
-        path.unlink()
-        path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+    for query in ("windows", "story"):
+        forget_last_commits(Path(job.checkpoint) / query, 2)
     caplog.set_level(logging.INFO, logger="appliance.fleet.delta_sink")
     run_once(spark, job)
-    assert "was written before (a replay); skipped" in caplog.text  # it did run again
-    after = windows_of(job)
-    pd.testing.assert_frame_equal(before, after)
-    assert DeltaTable(str(job.tables / WINDOWS_TABLE)).version() == versions
+    replays = caplog.text.count("was written before (a replay); skipped")
+    assert replays >= 2, caplog.text  # both queries did run batches again
+    pd.testing.assert_frame_equal(windows_before, windows_of(job))
+    pd.testing.assert_frame_equal(turns_before, turns_of(job))
+    assert versions == [
+        DeltaTable(str(job.tables / t)).version() for t in (WINDOWS_TABLE, TURNS_TABLE)
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.venue_llm import RateLimit, VenueLLMConfig, turn_seed
@@ -59,21 +60,32 @@ def output(story: VenueStory, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
 
 
-def test_every_window_is_emitted_and_a_refused_turn_is_put_off() -> None:
+def test_a_refused_turn_is_put_off_to_a_later_window() -> None:
     story, state = processor("none")  # no model: every turn is refused at once
     out = output(story, windows("happy", "happy", "nobody"))
-    assert list(out.kind) == ["window"] * 3
-    assert list(out.columns) == OUTPUT_COLUMNS
+    assert out.empty
     assert state.value is not None
     turns, last_label, windows_since, pending, _recent = state.value
     assert (turns, last_label, windows_since, pending) == (0, "", 3, True)
 
 
-def test_shift_is_flagged_against_the_last_turns_mood() -> None:
-    story, state = processor("none")
-    state.update((2, "happy", 0, False, "[]"))
-    out = output(story, windows("happy", "sad"))
-    assert list(out["shift"]) == [False, True]
+def test_turns_come_on_a_shift_or_every_n_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def write_turn(
+        config: VenueLLMConfig, venue: str, label: str, recent: list[str], idx: int
+    ) -> tuple[str, str]:
+        asked.append((label, idx))
+        return f"Turn {idx}, {label}.", "test model"
+
+    monkeypatch.setattr("appliance.fleet.venue_story.write_turn", write_turn)
+    story, _state = processor("local")
+    out = output(story, windows("happy", "happy", "happy", "happy", "sad", "nobody", "sad"))
+    assert list(out.columns) == OUTPUT_COLUMNS
+    # The first window starts the story; three windows later one is due; sad is a shift.
+    assert asked == [("happy", 0), ("happy", 1), ("sad", 2)]
+    assert list(out["turn"]) == [0, 1, 2] and list(out["shift"]) == [False, False, True]
+    assert list(out["text"]) == ["Turn 0, happy.", "Turn 1, happy.", "Turn 2, sad."]
 
 
 def test_the_rate_limit_never_waits() -> None:
