@@ -34,6 +34,15 @@ def register(commands: Subparsers) -> None:
         help="story model calls per executor per minute (a turn over it waits for a later window)",
     )
     run.add_argument(
+        "--llm-server",
+        metavar="URL",
+        help="tell the stories with a llama.cpp server (or any OpenAI-compatible one) at URL "
+        "instead of llama.cpp in each executor (story.backend = azure: Azure OpenAI)",
+    )
+    run.add_argument(
+        "--llm-server-model", default="story", help="the model name to ask the server for"
+    )
+    run.add_argument(
         "--no-story", action="store_true", help="only the windows table; no story turns"
     )
     run.add_argument(
@@ -46,9 +55,11 @@ def job_settings(settings: Settings, args: argparse.Namespace) -> object:
     from appliance.fleet.job import JobSettings
     from appliance.fleet.venue_llm import VenueLLMConfig
 
-    backend = (
-        "none" if args.no_story else ("azure" if settings.story.backend == "azure" else "local")
-    )
+    backend = "azure" if settings.story.backend == "azure" else "local"
+    if args.llm_server:
+        backend = "server"
+    if args.no_story:
+        backend = "none"
     azure = None
     if backend == "azure":
         azure = settings.azure.model_dump(mode="json")
@@ -59,6 +70,8 @@ def job_settings(settings: Settings, args: argparse.Namespace) -> object:
         backend=backend,
         azure=azure,
         calls_per_minute=args.calls_per_minute,
+        server_url=args.llm_server,
+        server_model=args.llm_server_model,
     )
     return JobSettings(
         landing=args.landing,

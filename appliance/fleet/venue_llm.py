@@ -38,7 +38,10 @@ class VenueLLMConfig:
     """``StorySettings`` as a dict (premise, genre, audience, llama...)."""
     models_dir: str
     backend: str = "local"
-    """local (llama.cpp, in the executor), azure, or none (no turns: windows only)."""
+    """local (llama.cpp, in the executor), server (a llama.cpp server, or any
+    OpenAI-compatible one, at ``server_url``), azure, or none (no turns: windows only)."""
+    server_url: str | None = None
+    server_model: str = "story"
     azure: dict[str, Any] | None = field(default=None, repr=False)
     """Azure settings, key included (shipped to the executors; never printed)."""
     calls_per_minute: float = 30.0
@@ -48,7 +51,12 @@ class VenueLLMConfig:
 
     def key(self) -> str:
         return json.dumps(
-            {"story": self.story, "models": self.models_dir, "backend": self.backend},
+            {
+                "story": self.story,
+                "models": self.models_dir,
+                "backend": self.backend,
+                "server": [self.server_url, self.server_model],
+            },
             sort_keys=True,
             default=str,
         )
@@ -83,6 +91,12 @@ _lock = threading.Lock()
 
 def _build(config: VenueLLMConfig) -> StoryLLM:
     story = StorySettings(**config.story)
+    if config.backend == "server":
+        from appliance.story.server_backend import server_story_llm
+
+        if not config.server_url:
+            raise BackendError("server", "no server_url given")
+        return server_story_llm(config.server_url, config.server_model)
     if config.backend == "azure":
         from appliance.azure_openai.settings import AzureSettings
         from appliance.story.azure_backend import AzureStoryLLM
