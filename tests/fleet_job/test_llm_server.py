@@ -4,7 +4,6 @@ instead of failing the batch."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,10 @@ from appliance.fleet.venue_llm import VenueLLMConfig, write_turn
 from appliance.model_files.manifest import REPO_MODELS_DIR
 from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
 from appliance.story.server_backend import server_story_llm
+from tests.appliance_run.test_moodtale_run import free_port
 from tests.story.conftest import smol_story
 
 SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
