@@ -34,6 +34,13 @@ def register(commands: Subparsers) -> None:
         help="story model calls per executor per minute (a turn over it waits for a later window)",
     )
     run.add_argument(
+        "--llm-threads",
+        type=whole_number_arg(0),
+        default=1,
+        help="llama.cpp threads for each executor's own story model (default 1: Spark "
+        "already runs a task per core; 0: one per core)",
+    )
+    run.add_argument(
         "--llm-server",
         metavar="URL",
         help="tell the stories with a llama.cpp server (or any OpenAI-compatible one) at URL "
@@ -70,6 +77,7 @@ def job_settings(settings: Settings, args: argparse.Namespace) -> object:
         backend=backend,
         azure=azure,
         calls_per_minute=args.calls_per_minute,
+        llm_threads=args.llm_threads,
         server_url=args.llm_server,
         server_model=args.llm_server_model,
     )

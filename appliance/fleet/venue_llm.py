@@ -46,6 +46,11 @@ class VenueLLMConfig:
     """Azure settings, key included (shipped to the executors; never printed)."""
     calls_per_minute: float = 30.0
     """Per executor process: a turn that would exceed it is put off to a later window."""
+    llm_threads: int = 1
+    """llama.cpp threads for each executor's own model (backend local; 0: one per core).
+    Spark runs a task per core and each Python worker loads its own model, so more than
+    one thread each oversubscribes the cores, and llama.cpp's OpenMP threads spin while
+    they wait: two workers of 2 threads on 2 cores wrote 6 times slower than one."""
     recent_turns: int = 3
     """How many earlier turns of the venue's story go into the prompt."""
 
@@ -56,6 +61,7 @@ class VenueLLMConfig:
                 "models": self.models_dir,
                 "backend": self.backend,
                 "server": [self.server_url, self.server_model],
+                "threads": self.llm_threads,
             },
             sort_keys=True,
             default=str,
@@ -104,7 +110,8 @@ def _build(config: VenueLLMConfig) -> StoryLLM:
         return AzureStoryLLM(AzureSettings(**(config.azure or {})))
     from appliance.story.llama_backend import LlamaBackend
 
-    local = LlamaBackend(story.llama, Path(config.models_dir))
+    llama = story.llama.model_copy(update={"threads": config.llm_threads})
+    local = LlamaBackend(llama, Path(config.models_dir))
     local.load()
     return local
 

@@ -4,6 +4,7 @@ real story model in the executors."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,11 +46,22 @@ def settings(tmp_path: Path, backend: str = "none", **changes: Any) -> JobSettin
     return JobSettings(**values)
 
 
+pytestmark = pytest.mark.timeout(600)
+RUN_TIMEOUT_S = 420
+"""Under the tests' own timeout: a run that takes too long is stopped and fails here,
+rather than being cut off by pytest inside a call to the JVM (which leaves the shared
+Spark session unusable for the tests after it)."""
+
+
 def run_once(spark: SparkSession, job: JobSettings) -> None:
     running = start(spark, job, once=True)
-    running.await_termination(300)
+    started = time.monotonic()
+    running.await_termination(RUN_TIMEOUT_S)
+    active = [q.name for q in running.queries if q.isActive]
+    if active:
+        running.stop()
     assert running.exception() is None, running.exception()
-    assert not any(q.isActive for q in running.queries)
+    assert not active, f"{active} still running after {time.monotonic() - started:.0f} s"
 
 
 def table(job: JobSettings, name: str) -> pd.DataFrame:

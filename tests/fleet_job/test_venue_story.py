@@ -102,3 +102,22 @@ def test_the_rate_limit_never_waits() -> None:
 def test_a_turn_has_the_same_seed_when_a_batch_is_replayed() -> None:
     assert turn_seed("hall", 3) == turn_seed("hall", 3)
     assert turn_seed("hall", 3) != turn_seed("hall", 4) != turn_seed("porch", 3)
+
+
+def test_an_executors_own_model_runs_on_one_thread_unless_told() -> None:
+    """Spark already runs a task per core: each worker's model gets ``llm_threads``
+    threads (1), whatever the appliance's own ``story.llama.threads`` says."""
+    from appliance.fleet import venue_llm
+    from appliance.model_files.manifest import REPO_MODELS_DIR
+    from appliance.story.llama_backend import LlamaBackend
+    from tests.story.conftest import smol_story
+
+    story = smol_story().model_dump(mode="json")
+    assert story["llama"]["threads"] == 2
+    for threads in (1, 2):
+        config = VenueLLMConfig(story=story, models_dir=str(REPO_MODELS_DIR), llm_threads=threads)
+        llm = venue_llm.model_for(config)
+        assert isinstance(llm, LlamaBackend) and llm.settings.threads == threads
+        assert llm._llm is not None and llm._llm.n_threads == threads
+        venue_llm._models.pop(config.key())  # this process's cache: no closed model left in it
+        llm.close()
