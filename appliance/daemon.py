@@ -31,6 +31,7 @@ from appliance.camera.source import FrameSource, SourceExhaustedError
 from appliance.device_token import load_or_create_token
 from appliance.events import Mood, StoryEvent
 from appliance.fleet.publisher import FleetPublisher
+from appliance.heap_tuning import keep_big_buffers_off_the_heap
 from appliance.mood import MoodTracker
 from appliance.service_notify import ServiceNotifier
 from appliance.settings import Settings
@@ -102,6 +103,7 @@ class Appliance:
         narrator: Narrator | None = None,
         notifier: ServiceNotifier | None = None,
     ) -> None:
+        keep_big_buffers_off_the_heap()  # before the models load: weeks without heap creep
         self.settings = settings
         self._built = False
         """Events that arrive while the appliance is still being built (the local model
