@@ -92,6 +92,20 @@ def lan_address() -> str:
         return socket.gethostname()
 
 
+def _device_token(settings: Settings) -> tuple[str, str | None]:
+    """The device token, and why it cannot be kept (None when it is)."""
+    try:
+        return load_or_create_token(settings.state_dir), None
+    except OSError as exc:
+        # The page still works; the token just changes at the next start.
+        problem = (
+            f"the device token cannot be saved in {settings.state_dir} ({exc.strerror}); "
+            "a new one is made at each start"
+        )
+        log.warning("%s", problem)
+        return secrets.token_urlsafe(18), problem
+
+
 class Appliance:
     """Builds and runs the whole appliance; also what the web page sees of it."""
 
@@ -112,17 +126,7 @@ class Appliance:
         self.started_at = time.monotonic()
         self.notifier = notifier or ServiceNotifier()
         self._make_source = make_source or (lambda: build_frame_source(settings.camera))
-        self.token_problem: str | None = None
-        try:
-            self.token = load_or_create_token(settings.state_dir)
-        except OSError as exc:
-            # The page still works; the token just changes at the next start.
-            self.token = secrets.token_urlsafe(18)
-            self.token_problem = (
-                f"the device token cannot be saved in {settings.state_dir} ({exc.strerror}); "
-                "a new one is made at each start"
-            )
-            log.warning("%s", self.token_problem)
+        self.token, self.token_problem = _device_token(settings)
         self.hub = EventHub()
         self.slot = NewestFrameSlot()
         self.camera = CameraState()
