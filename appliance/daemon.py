@@ -301,8 +301,10 @@ class Appliance:
             if event.mood is not None and event.mood.shift:
                 # The reader's mood has changed: the narrator finishes the sentence it is
                 # speaking and skips the rest of the old turn (still on the page), so what
-                # is heard next answers the new mood.
+                # is heard next answers the new mood. A reader with no voice to hear goes
+                # to the answer likewise: the pace keeps no backlog of the old turns.
                 self.narrator.clear()
+                self.reading.reset()
             self.hub.publish(
                 "turn",
                 {
