@@ -122,10 +122,16 @@ def config_file_in_use(explicit: Path | None, environ: Mapping[str, str]) -> Pat
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
+SETUP_ENV = {"PYTHON", "LLAMA_CMAKE_ARGS"}
+"""MOODTALE_ variables that scripts/setup reads (the interpreter for the venv, the
+llama-cpp-python build flags): not settings, but not mistakes either. scripts/run passes
+them on to ``moodtale run``."""
+
+
 def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
     """pydantic-settings ignores MOODTALE_ variables naming no top-level field
     (it does catch unknown nested ones): catch those too."""
-    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"} | SETUP_ENV
     unknown = []
     for key in environ:
         if key.upper().startswith(ENV_PREFIX):

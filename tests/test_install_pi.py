@@ -30,11 +30,12 @@ def test_the_install_plan() -> None:
         "useradd --system --user-group --home-dir /var/lib/moodtale",
         "usermod -aG video moodtale",
         "usermod -aG audio moodtale",
-        f"rsync -a --delete --exclude .venv --exclude .git --exclude __pycache__ "
-        f"--exclude .pytest_cache --exclude .mypy_cache --exclude .ruff_cache {ROOT}/ "
-        "/opt/moodtale/",
-        "/opt/moodtale/scripts/setup",
-        "/opt/moodtale/.venv/bin/moodtale models verify",
+        "rsync -a --delete --chown=root:root --chmod=go-w,go+rX --exclude .venv --exclude .git "
+        "--exclude __pycache__ --exclude .pytest_cache --exclude .mypy_cache --exclude "
+        ".ruff_cache --exclude /models/*.gguf --exclude /models/MANIFEST.local --exclude "
+        f"/models/.fetch-* {ROOT}/ /opt/moodtale/",
+        "MOODTALE_PYTHON=/usr/bin/python3 /opt/moodtale/scripts/setup",
+        "runuser -u moodtale -- /opt/moodtale/.venv/bin/moodtale models verify",
         "install -d -m 0750 -o moodtale -g moodtale /var/lib/moodtale",
         "install -m 0644 /opt/moodtale/systemd/moodtale.service "
         "/etc/systemd/system/moodtale.service",

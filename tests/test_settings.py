@@ -88,6 +88,17 @@ def test_bad_file_settings_read_like_sentences(tmp_path: Path, text: str, expect
     assert len(message.splitlines()) == 1
 
 
+def test_the_setup_scripts_own_variables_are_not_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/setup reads MOODTALE_PYTHON and MOODTALE_LLAMA_CMAKE_ARGS, and scripts/run
+    (and install-pi) hand them on to moodtale: they must not stop it."""
+    monkeypatch.setenv("MOODTALE_PYTHON", "/usr/bin/python3")
+    monkeypatch.setenv("MOODTALE_LLAMA_CMAKE_ARGS", "-DGGML_NATIVE=ON")
+    load_settings()
+    monkeypatch.setenv("MOODTALE_PYTHN", "/usr/bin/python3")
+    with pytest.raises(ConfigError, match="unknown setting MOODTALE_PYTHN"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
