@@ -299,12 +299,8 @@ class Appliance:
         elif event.kind == "turn_started":
             self.current_turn, self.current_text = event.turn_id, ""
             if event.mood is not None and event.mood.shift:
-                # The reader's mood has changed: the narrator finishes the sentence it is
-                # speaking and skips the rest of the old turn (still on the page), so what
-                # is heard next answers the new mood. A reader with no voice to hear goes
-                # to the answer likewise: the pace keeps no backlog of the old turns.
-                self.narrator.clear()
-                self.reading.reset()
+                # The reader's mood has changed: what is heard (or read) next answers it.
+                self._skip_the_unheard()
             self.hub.publish(
                 "turn",
                 {
@@ -334,12 +330,18 @@ class Appliance:
             message = event.status.get("message", "")
             if message == "new story":
                 self.current_turn, self.current_text = None, ""
-                self.narrator.clear()
-                self.reading.reset()
+                self._skip_the_unheard()
                 self.hub.publish("turn", {"phase": "new_story", "turn": None})
             elif message == "turn abandoned":
                 self.current_turn, self.current_text = None, ""
             self.publish_status()
+
+    def _skip_the_unheard(self) -> None:
+        """The narrator finishes the sentence it is speaking and skips the rest (still on
+        the page); a reader with no voice to hear goes to the newest text likewise: the
+        reading pace keeps no backlog of what was skipped."""
+        self.narrator.clear()
+        self.reading.reset()
 
     def _behind_s(self) -> float:
         if self.narrator.speaking:

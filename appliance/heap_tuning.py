@@ -12,7 +12,6 @@ mapping of its own, given back when freed: over 8 minutes the heap stayed at 59-
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -22,19 +21,17 @@ M_MMAP_THRESHOLD = -3
 BIG_BUFFER_BYTES = 1 << 20
 
 
-def keep_big_buffers_off_the_heap(threshold: int = BIG_BUFFER_BYTES) -> bool:
-    """Serve buffers of ``threshold`` bytes or more from mappings of their own, given back
-    to the system when freed. True when the C library took it (glibc); elsewhere
-    (musl, macOS) nothing changes."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+def keep_big_buffers_off_the_heap() -> bool:
+    """Serve buffers of ``BIG_BUFFER_BYTES`` or more from mappings of their own, given back
+    to the system when freed. True when the C library took it (glibc); elsewhere (musl,
+    macOS: no ``mallopt``) nothing changes. Cheap and idempotent: the C library is the one
+    already loaded in the process, looked up without a subprocess."""
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    taken = bool(mallopt(M_MMAP_THRESHOLD, threshold))
-    log.debug("big buffers (>= %d bytes) off the heap: %s", threshold, taken)
+    taken = bool(mallopt(M_MMAP_THRESHOLD, BIG_BUFFER_BYTES))
+    log.debug("big buffers (>= %d bytes) off the heap: %s", BIG_BUFFER_BYTES, taken)
     return taken

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+pytestmark = pytest.mark.timeout(600)
+RUN_TIMEOUT_S = 420
+"""Under the tests' own timeout: a run that takes too long is stopped and fails here,
+rather than being cut off by pytest inside a call to the JVM (which leaves the shared
+Spark session unusable for the tests after it)."""
+
+
 def settings(tmp_path: Path, backend: str = "none", **changes: Any) -> JobSettings:
     story = smol_story(sentences_per_turn=2)
     llm = VenueLLMConfig(
@@ -44,13 +51,6 @@ def settings(tmp_path: Path, backend: str = "none", **changes: Any) -> JobSettin
         **changes,
     }
     return JobSettings(**values)
-
-
-pytestmark = pytest.mark.timeout(600)
-RUN_TIMEOUT_S = 420
-"""Under the tests' own timeout: a run that takes too long is stopped and fails here,
-rather than being cut off by pytest inside a call to the JVM (which leaves the shared
-Spark session unusable for the tests after it)."""
 
 
 def run_once(spark: SparkSession, job: JobSettings) -> None:
