@@ -30,16 +30,16 @@ def test_the_install_plan() -> None:
         "useradd --system --user-group --home-dir /var/lib/moodtale",
         "usermod -aG video moodtale",
         "usermod -aG audio moodtale",
-        "rsync -a --delete --chown=root:root --chmod=go-w,go+rX --exclude .venv --exclude .git "
-        "--exclude __pycache__ --exclude .pytest_cache --exclude .mypy_cache --exclude "
-        ".ruff_cache --exclude /models/*.gguf --exclude /models/MANIFEST.local --exclude "
-        f"/models/.fetch-* {ROOT}/ /opt/moodtale/",
+        f"{ROOT}/scripts/copy-checkout {ROOT} /opt/moodtale",
         "MOODTALE_PYTHON=/usr/bin/python3 /opt/moodtale/scripts/setup",
         "runuser -u moodtale -- /opt/moodtale/.venv/bin/moodtale models verify",
         "install -d -m 0750 -o moodtale -g moodtale /var/lib/moodtale",
         "install -m 0644 /opt/moodtale/systemd/moodtale.service "
         "/etc/systemd/system/moodtale.service",
         "/opt/moodtale/systemd/moodtale-avahi.xml /etc/avahi/services/moodtale.service",
+        # The credentials the unit loads: a missing file would fail every start.
+        "install -m 0600 -o root -g root /dev/null /etc/moodtale/azure-openai-key",
+        "install -m 0600 -o root -g root /dev/null /etc/moodtale/fleet-blob-secret",
     ):
         assert expected in steps, expected
     # The settings file is written only when absent.
@@ -81,3 +81,44 @@ def test_the_avahi_service_announces_the_page() -> None:
     assert service is not None
     assert service.findtext("type") == "_http._tcp"
     assert service.findtext("port") == "8080"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_only_what_git_tracks_is_copied_and_the_models_stay(tmp_path: Path) -> None:
+    src, dest = tmp_path / "checkout", tmp_path / "opt"
+    (src / "appliance").mkdir(parents=True)
+    (src / "appliance" / "app.py").write_text("tracked\n")
+    (src / "README.md").write_text("tracked\n")
+    git(src, "init", "-q")
+    git(src, "add", ".")
+    git(src, "commit", "-q", "-m", "x")
+    (src / "appliance" / "app.py").write_text("edited, not committed\n")
+    # What must never reach /opt, where all can read it:
+    (src / "azure-key.txt").write_text("a stray secret\n")
+    (src / ".tools").mkdir()
+    (src / ".tools" / "thing").write_text("x\n")
+    (src / "appliance" / "scratch.py").write_text("untracked\n")
+    # What an earlier install left that must stay, and a file git no longer tracks:
+    (dest / "models").mkdir(parents=True)
+    (dest / "models" / "story.gguf").write_text("model\n")
+    (dest / ".venv").mkdir()
+    (dest / ".venv" / "python").write_text("venv\n")
+    (dest / "old.py").write_text("removed from git\n")
+    copied = subprocess.run(
+        [str(ROOT / "scripts" / "copy-checkout"), str(src), str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert copied.returncode == 0, copied.stderr
+    files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert files == [".venv/python", "README.md", "appliance/app.py", "models/story.gguf"]
+    assert (dest / "appliance" / "app.py").read_text() == "edited, not committed\n"
+    assert (dest / "README.md").stat().st_mode & 0o044 == 0o044  # readable by the service

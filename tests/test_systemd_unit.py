@@ -72,12 +72,49 @@ def directives() -> dict[str, list[str]]:
         ("Service.ReadWritePaths", "/var/lib/moodtale"),
         ("Service.StateDirectory", "moodtale"),
         ("Service.DevicePolicy", "closed"),
-        ("Service.LoadCredential", "-azure-openai-key:/etc/moodtale/azure-openai-key"),
         ("Install.WantedBy", "multi-user.target"),
     ],
 )
 def test_the_unit_says(key: str, value: str) -> None:
     assert directives()[key] == [value]
+
+
+def test_credentials_are_named_as_the_code_reads_them() -> None:
+    # systemd has no optional form of LoadCredential=: a '-' would become part of the
+    # name (and a missing file still fails the start), so the installer lays the files down.
+    from appliance.azure_openai.settings import CREDENTIAL_NAME as AZURE
+    from appliance.fleet.settings import CREDENTIAL_NAME as FLEET
+
+    assert sorted(directives()["Service.LoadCredential"]) == sorted(
+        [f"{AZURE}:/etc/moodtale/{AZURE}", f"{FLEET}:/etc/moodtale/{FLEET}"]
+    )
+
+
+def test_frames_never_reach_disk_and_files_are_bounded() -> None:
+    seen = directives()
+    assert seen["Service.LimitCORE"] == ["0"]
+    assert seen["Service.MemorySwapMax"] == ["0"]
+    assert int(seen["Service.LimitNOFILE"][0]) >= 4096
+
+
+def test_the_hardening_rates_ok() -> None:
+    """systemd's own rating of the unit's exposure (10 is none of it hardened): 3.5 or
+    better. The booted check (scripts/check-boot) proves the camera, sound, state and
+    llama.cpp still work under it."""
+    rated = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next(x for x in rated.stdout.splitlines() if "Overall exposure level" in x)
+    exposure = float(line.split(":")[1].split()[0])
+    assert exposure <= 3.5, line
+    # A directory (like /dev/dma_heap) is not a device: systemd would ignore it.
+    assert all(
+        value.split()[0].startswith(("char-", "block-")) or Path(value.split()[0]).is_char_device()
+        for value in directives()["Service.DeviceAllow"]
+    )
 
 
 def test_watchdog_start_limit_memory_groups_and_devices() -> None:
