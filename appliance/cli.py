@@ -10,6 +10,7 @@ from pathlib import Path
 
 from appliance.commands import EXIT_SETUP, bench, config, doctor, fleet, models, perception, story
 from appliance.model_files import ModelFileError
+from appliance.repeated_logs import hold_back_repeats
 from appliance.settings import ConfigError, load_settings
 from appliance.vision.litert import LiteRTUnavailableError
 
@@ -36,6 +37,7 @@ def _setup_logging(level: str, command: str) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    hold_back_repeats()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

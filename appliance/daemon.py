@@ -42,6 +42,7 @@ from appliance.story.turn_policy import PAUSED_FROM_PAGE, ReadingPace, StoryLoop
 from appliance.supervision import Supervisor, Worker, stop_on_signals
 from appliance.vision import Perception, build_perception
 from appliance.web.app import create_app
+from appliance.web.connections import ConnectionBudget
 from appliance.web.event_hub import EventHub
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ class Appliance:
         self.web_server: Any = None
         self.web_thread: threading.Thread | None = None
         self.port: int | None = None
+        self.connections: ConnectionBudget | None = None
         self._built = True
 
     # -- workers -------------------------------------------------------------------------
@@ -407,7 +409,11 @@ class Appliance:
             "speech": {**speech, "behind_s": round(self._behind_s(), 1)},
             "storage": {"saved": not self.store.in_memory, "problem": self.store.problem},
             "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
-            "web": {"clients": self.hub.client_count, "dropped": self.hub.clients_dropped},
+            "web": {
+                "clients": self.hub.client_count,
+                "dropped": self.hub.clients_dropped,
+                **(self.connections.describe() if self.connections is not None else {}),
+            },
             "fleet": self.fleet.status() if self.fleet is not None else {"enabled": False},
             "problems": self.problems(backend, speech),
             "uptime_s": round(uptime, 1),
@@ -461,22 +467,35 @@ class Appliance:
     def start_web(self) -> None:
         import uvicorn
 
+        from appliance.web.connections import guarded_h11
         from appliance.web.listen import listening_socket
 
         web = self.settings.web
-        app = create_app(self, self.hub, self.token, max_event_clients=web.max_event_clients)
+        app = create_app(
+            self,
+            self.hub,
+            self.token,
+            max_event_clients=web.max_event_clients,
+            max_event_clients_per_address=web.max_event_clients_per_address,
+            allowed_hosts=tuple(web.allowed_hosts),
+        )
         sock = listening_socket(web)
         self.port = int(sock.getsockname()[1])
+        self.connections = ConnectionBudget(
+            max_total=web.max_connections,
+            max_per_address=web.max_connections_per_address,
+            header_timeout_s=web.header_timeout_s,
+        )
         config = uvicorn.Config(
             app,
+            http=guarded_h11(self.connections),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=1,
             timeout_keep_alive=5,
-            # Bounded work per connection; an idle client costs one small coroutine.
-            # Above the app's own cap on live pages, which refuses with 429: past this
-            # uvicorn answers every request 503.
-            limit_concurrency=max(512, web.max_event_clients + 256),
+            # The connection budget refuses first (429/503, closed at once); this is
+            # uvicorn's own ceiling behind it.
+            limit_concurrency=web.max_connections + web.max_event_clients + 64,
         )
         self.web_server = uvicorn.Server(config)
         self.web_thread = threading.Thread(

@@ -16,9 +16,9 @@ with a 4xx.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -34,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.device_token import token_matches
 from appliance.web.event_hub import EventHub
+from appliance.web.host_check import HostAllowlist, device_names
+from appliance.web.refusals import refuse
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,9 @@ SECURITY_HEADERS = {
 
 MAX_BODY_BYTES = 16 * 1024
 """No endpoint takes a request body: a larger one is refused (413) without being kept."""
-LINGER_S = 2.0
-LINGER_BYTES = 32 * 1024 * 1024
-"""After a 413, the rest of the body is thrown away for up to this long, this much."""
 EVENTS_PATH = "/api/events"
 DEFAULT_MAX_EVENT_CLIENTS = 64
+DEFAULT_MAX_EVENT_CLIENTS_PER_ADDRESS = 4
 EVENTS_RETRY_AFTER_S = 10
 """What a refused event-stream client is told to wait before trying again (the page's
 app.js waits as long)."""
@@ -138,45 +138,6 @@ class ApplianceView(Protocol):
 # -- pure ASGI middleware (no buffering of streamed responses) ------------------------------
 
 
-async def refuse(
-    send: Send,
-    status: int,
-    detail: str,
-    headers: dict[str, str] | None = None,
-    *,
-    discard: Receive | None = None,
-) -> None:
-    """A JSON error answered by the middleware itself, then the connection is closed.
-
-    With ``discard``, what the client is still sending of its body is read and thrown
-    away for a moment (``LINGER_S``, ``LINGER_BYTES``) after the answer has gone out:
-    closing a socket with unread data resets the connection, and the client would see
-    that instead of the answer (a client that reads as it sends sees it at once)."""
-    body = json.dumps({"detail": detail}).encode()
-    raw = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    if discard is None:
-        await send({"type": "http.response.body", "body": body})
-        return
-    await send({"type": "http.response.body", "body": body, "more_body": True})
-    thrown_away = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(LINGER_S):
-            while thrown_away < LINGER_BYTES:
-                message = await discard()
-                if message["type"] != "http.request":
-                    break  # the client has gone
-                thrown_away += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-    await send({"type": "http.response.body", "body": b""})
-
-
 class SecurityHeaders:
     """The page's security headers on every answer, streamed ones included."""
 
@@ -255,20 +216,39 @@ class BodyLimit:
 
 
 class EventStreamCap:
-    """At most ``max_clients`` live event streams; one more is refused with 429 and
+    """At most ``max_clients`` live event streams, and ``max_per_address`` from one client
+    address (so one host cannot lock every phone out); one more is refused with 429 and
     Retry-After (uvicorn's own connection limit, above this, would answer 503)."""
 
-    def __init__(self, app: ASGIApp, max_clients: int = DEFAULT_MAX_EVENT_CLIENTS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_clients: int = DEFAULT_MAX_EVENT_CLIENTS,
+        max_per_address: int = DEFAULT_MAX_EVENT_CLIENTS_PER_ADDRESS,
+    ) -> None:
         self.app = app
         self.max_clients = max_clients
-        self.active = 0
+        self.max_per_address = max_per_address
+        self.by_address: Counter[str] = Counter()
         self.refused = 0
+
+    @property
+    def active(self) -> int:
+        return sum(self.by_address.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != EVENTS_PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        if self.active >= self.max_clients:
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        if self.by_address[address] >= self.max_per_address:
+            detail = f"{self.max_per_address} live pages are open from this address already"
+        elif self.active >= self.max_clients:
+            detail = f"{self.max_clients} live pages are open already"
+        else:
+            detail = ""
+        if detail:
             self.refused += 1
             if self.refused == 1 or self.refused % 100 == 0:
                 log.warning(
@@ -279,15 +259,17 @@ class EventStreamCap:
             await refuse(
                 send,
                 429,
-                f"{self.max_clients} live pages are open already; try again later",
+                f"{detail}; try again later",
                 {"Retry-After": str(EVENTS_RETRY_AFTER_S)},
             )
             return
-        self.active += 1
+        self.by_address[address] += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.active -= 1
+            self.by_address[address] -= 1
+            if self.by_address[address] <= 0:
+                del self.by_address[address]
 
 
 # -- the app ----------------------------------------------------------------------------------
@@ -310,6 +292,8 @@ def create_app(
     token: str,
     *,
     max_event_clients: int = DEFAULT_MAX_EVENT_CLIENTS,
+    max_event_clients_per_address: int = DEFAULT_MAX_EVENT_CLIENTS_PER_ADDRESS,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -328,7 +312,12 @@ def create_app(
     # Added innermost first: every answer, the middleware's own refusals included, gets
     # the security headers.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(EventStreamCap, max_clients=max_event_clients)
+    app.add_middleware(
+        EventStreamCap,
+        max_clients=max_event_clients,
+        max_per_address=max_event_clients_per_address,
+    )
+    app.add_middleware(HostAllowlist, allowed=device_names(allowed_hosts))
     app.add_middleware(SecurityHeaders)
 
     def require_token(

@@ -97,7 +97,15 @@ def test_hundreds_of_idle_event_streams_neither_slow_the_pipeline_nor_hold_memor
     tmp_path: Path,
 ) -> None:
     cap, attackers = 200, 300
-    appliance = start(tmp_path, max_event_clients=cap)
+    # (All from one address here, standing for many hosts: the per-address caps, tested
+    # in test_hostile_lan.py, are raised.)
+    appliance = start(
+        tmp_path,
+        max_event_clients=cap,
+        max_event_clients_per_address=attackers,
+        max_connections=attackers + 100,
+        max_connections_per_address=attackers + 100,
+    )
     base = f"http://127.0.0.1:{appliance.port}"
     idle: list[socket.socket] = []
     reader = SSEClient(base + "/api/events")
