@@ -260,3 +260,30 @@ def test_the_azure_key_is_masked_when_settings_are_printed(tmp_path: Path) -> No
     assert result.returncode == 0
     assert "super-secret-key-123" not in result.stdout + result.stderr
     assert 'api_key = "********"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "accepted"),
+    [
+        ("https://x.openai.azure.com", True),
+        ("https://x.openai.azure.com/", True),
+        ("http://127.0.0.1:8123", True),  # a local stand-in (the tests' own)
+        ("http://[::1]:8123", True),
+        ("http://localhost:8123", True),
+        ("http://x.openai.azure.com", False),  # the key would go in clear
+        ("http://192.168.1.5:8080", False),
+        ("ftp://x.openai.azure.com", False),
+        ("x.openai.azure.com", False),
+        ("https://", False),
+    ],
+)
+def test_the_azure_endpoint_never_sends_the_key_in_clear(endpoint: str, accepted: bool) -> None:
+    from pydantic import ValidationError
+
+    from appliance.azure_openai.settings import AzureSettings
+
+    if accepted:
+        assert AzureSettings(endpoint=endpoint).endpoint == endpoint
+    else:
+        with pytest.raises(ValidationError, match="https://"):
+            AzureSettings(endpoint=endpoint)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from appliance.credentials import read_secret, secret_file
 
@@ -64,6 +66,23 @@ class AzureSettings(BaseModel):
         default=20, ge=1, le=600, description="At most this many Azure expression calls a minute."
     )
 
+    @field_validator("endpoint")
+    @classmethod
+    def key_never_in_clear(cls, endpoint: str | None) -> str | None:
+        """The key travels in a header: only over https, except to this machine itself (a
+        local stand-in, as the tests run)."""
+        if endpoint is None:
+            return None
+        parts = urlsplit(endpoint)
+        if parts.scheme == "https" and parts.hostname:
+            return endpoint
+        if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+            return endpoint
+        raise ValueError(
+            "must be an https:// address (http:// would send the key in clear; "
+            "it is allowed only to this machine itself, e.g. http://127.0.0.1:PORT)"
+        )
+
     def resolved_key(self) -> str | None:
         if self.api_key is not None and self.api_key.get_secret_value():
             return self.api_key.get_secret_value()
@@ -72,3 +91,12 @@ class AzureSettings(BaseModel):
     @property
     def configured(self) -> bool:
         return bool(self.endpoint and self.deployment and self.resolved_key())
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

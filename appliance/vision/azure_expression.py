@@ -44,14 +44,21 @@ PROMPT = (
 )
 
 
-def face_jpeg(image: NDArray[np.uint8], box: Box, margin: float = 0.25) -> bytes:
-    """A CROP_SIZE square colour crop around the face, as JPEG bytes."""
+MIN_CROP_PX = 8
+"""A crop smaller than this on a side holds no face to read: nothing is sent."""
+
+
+def face_jpeg(image: NDArray[np.uint8], box: Box, margin: float = 0.25) -> bytes | None:
+    """A CROP_SIZE square colour crop around the face, as JPEG bytes; None when the box
+    leaves no crop worth sending (off the frame, or a few pixels): never the frame."""
     height, width = image.shape[:2]
     cx, cy = box.center
     side = max(box.w * width, box.h * height) * (1 + margin)
     x0, y0 = max(0, round(cx * width - side / 2)), max(0, round(cy * height - side / 2))
     x1, y1 = min(width, round(cx * width + side / 2)), min(height, round(cy * height + side / 2))
-    crop = image[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else image
+    if x1 - x0 < MIN_CROP_PX or y1 - y0 < MIN_CROP_PX:
+        return None
+    crop = image[y0:y1, x0:x1]
     small = cv2.resize(crop, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(
         ".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
@@ -98,8 +105,8 @@ class AzureExpressionModel:
             return best[1]
         return NEUTRAL
 
-    def _ask(self, image: NDArray[np.uint8], box: Box) -> Emotions:
-        url = "data:image/jpeg;base64," + base64.b64encode(face_jpeg(image, box)).decode()
+    def _ask(self, jpeg: bytes) -> Emotions:
+        url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
         def call() -> Emotions:
             response = self._client.chat.completions.create(
@@ -131,10 +138,14 @@ class AzureExpressionModel:
             emotions = self._remembered(box)
             now = self._clock()
             if now - self._last_call >= self.min_interval and self.caller.unavailable_for() == 0:
+                jpeg = face_jpeg(image, box)
+                if jpeg is None:  # no face crop to send: nothing is sent
+                    results.append(emotions)
+                    continue
                 self._last_call = now
                 self.calls += 1
                 try:
-                    emotions = self._ask(image, box)
+                    emotions = self._ask(jpeg)
                 except AzureUnavailableError as exc:
                     log.warning("Azure expression reading failed: %s", exc.problem)
             results.append(emotions)

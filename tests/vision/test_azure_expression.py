@@ -21,6 +21,7 @@ from appliance.vision.azure_expression import (
     CROP_SIZE,
     AzureExpressionModel,
     FallbackExpressionModel,
+    face_jpeg,
     parse_emotions,
 )
 from tests.derived_images import ASTRONAUT_FACE, astronaut
@@ -161,3 +162,21 @@ def test_a_local_model_that_fails_while_running_hands_over(fake_azure: FakeAzure
     assert emotions.dominant == "happy"
     assert fallback.in_use == "azure"
     assert fallback.local_problem == "interpreter crashed"
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        Box(1.2, 1.2, 0.1, 0.1),  # off the frame: the crop would be empty
+        Box(-0.5, 0.3, 0.05, 0.05),
+        Box(0.5, 0.5, 0.0005, 0.0005),  # a pixel or two
+    ],
+)
+def test_no_face_crop_means_nothing_is_sent_never_the_frame(
+    fake_azure: FakeAzure, box: Box
+) -> None:
+    azure = model(fake_azure)
+    (emotions,) = azure.classify(astronaut(), [box])
+    assert fake_azure.requests == [] and azure.calls == 0
+    assert emotions.dominant == "neutral"
+    assert face_jpeg(astronaut(), box) is None
