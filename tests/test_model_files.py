@@ -93,3 +93,53 @@ def test_fetch_refuses_a_file_that_does_not_match(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="nothing was installed"):
         fetch_model(entry, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_added_model_never_overwrites_a_shipped_file_or_another_model(
+    tmp_path: Path, models_copy: Path
+) -> None:
+    from appliance.model_files.add import add_model
+
+    def added_as(filename: str, name: str = "mine") -> None:
+        source = tmp_path / "in" / filename
+        source.parent.mkdir(exist_ok=True)
+        source.write_bytes(b"GGUF not really")
+        add_model(models_copy, name, hashlib.sha256(source.read_bytes()).hexdigest(), path=source)
+
+    manifest = (models_copy / "MANIFEST").read_bytes()
+    shipped = next(e.file for e in load_manifest().entries.values() if e.file.endswith(".gguf"))
+    for filename, why in [
+        ("MANIFEST", "must be a .gguf"),
+        ("MANIFEST.local", "must be a .gguf"),
+        ("face_detection_short_range.tflite", "must be a .gguf"),
+        (".hidden.gguf", "must be a .gguf"),
+        (shipped, "Moodtale ships"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            added_as(filename)
+    assert (models_copy / "MANIFEST").read_bytes() == manifest
+    (models_copy / "stray.gguf").write_bytes(b"someone's")
+    with pytest.raises(ValueError, match="exists already"):
+        added_as("stray.gguf")
+    assert (models_copy / "stray.gguf").read_bytes() == b"someone's"
+    added_as("first.gguf", name="first")
+    with pytest.raises(ValueError, match="'first''s file"):
+        added_as("first.gguf", name="second")
+    added_as("first.gguf", name="first")  # the same model again: replaced, allowed
+
+
+def test_an_added_model_is_readable_by_the_service_user(tmp_path: Path) -> None:
+    import os
+
+    from appliance.model_files.add import add_model
+
+    source = tmp_path / "story.gguf"
+    source.write_bytes(b"GGUF not really")
+    models = tmp_path / "models"
+    old = os.umask(0o077)
+    try:
+        add_model(models, "story", hashlib.sha256(source.read_bytes()).hexdigest(), path=source)
+    finally:
+        os.umask(old)
+    assert (models / "story.gguf").stat().st_mode & 0o777 == 0o644
+    assert (models / "MANIFEST.local").stat().st_mode & 0o777 == 0o644

@@ -19,6 +19,11 @@ from typing import BinaryIO
 from appliance.model_files.manifest import LOCAL_MANIFEST, ModelEntry, _entries, load_manifest
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.gguf")
+"""What an added model's file may be called: a GGUF, no path, no hidden file; so never
+MANIFEST, MANIFEST.local, LICENSES or a model file Moodtale ships."""
+INSTALLED_MODE = 0o644
+"""Readable by the service user (the temporary copy is 0600)."""
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -45,6 +50,7 @@ def _write_local_manifest(models_dir: Path, entries: list[ModelEntry]) -> None:
     target = models_dir / LOCAL_MANIFEST
     partial = target.with_suffix(".partial")
     partial.write_text("\n".join(lines))
+    os.chmod(partial, INSTALLED_MODE)
     os.replace(partial, target)
 
 
@@ -61,12 +67,33 @@ def _target_name(name: str, sha256: str, path: Path | None, url: str | None) -> 
     if path is not None:
         if not path.is_file():
             raise ValueError(f"{path} is not a file")
-        return path.name
-    assert url is not None
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in {"http", "https"}:
-        raise ValueError(f"{url}: only http and https URLs are supported")
-    return Path(parsed.path).name or f"{name}.gguf"
+        filename = path.name
+    else:
+        assert url is not None
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in {"http", "https"}:
+            raise ValueError(f"{url}: only http and https URLs are supported")
+        filename = Path(urllib.parse.unquote(parsed.path)).name or f"{name}.gguf"
+    if not FILE_NAME.fullmatch(filename):
+        raise ValueError(
+            f"{filename!r}: an added model must be a .gguf file named with letters, digits, "
+            "'.', '_', '+' or '-'"
+        )
+    return filename
+
+
+def _refuse_collisions(models_dir: Path, name: str, filename: str) -> None:
+    """A file Moodtale ships, or another model's, is never overwritten."""
+    shipped = {entry.file for entry in load_manifest().entries.values()}
+    if filename in shipped:
+        raise ValueError(f"{filename} is a file Moodtale ships; rename your copy")
+    local = models_dir / LOCAL_MANIFEST
+    for entry in _entries(local) if local.is_file() else []:
+        if entry.file == filename and entry.name != name:
+            raise ValueError(f"{filename} is model {entry.name!r}'s file already; rename yours")
+    ours = {e.file for e in (_entries(local) if local.is_file() else []) if e.name == name}
+    if (models_dir / filename).exists() and filename not in ours:
+        raise ValueError(f"{models_dir / filename} exists already; nothing was overwritten")
 
 
 def _copy_hashing(source: BinaryIO, models_dir: Path) -> tuple[Path, str, int]:
@@ -103,6 +130,7 @@ def add_model(
     sha256 = sha256.lower()
     filename = _target_name(name, sha256, path, url)
     models_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_collisions(models_dir, name, filename)
     source: BinaryIO = (
         path.open("rb") if path is not None else urllib.request.urlopen(str(url), timeout=timeout_s)
     )
@@ -111,6 +139,7 @@ def add_model(
     if digest != sha256:
         partial.unlink(missing_ok=True)
         raise ValueError(f"{path or url} has sha256 {digest}, not {sha256}: nothing was installed")
+    os.chmod(partial, INSTALLED_MODE)
     os.replace(partial, models_dir / filename)
     entry = ModelEntry(
         name=name,

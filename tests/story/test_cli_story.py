@@ -142,7 +142,8 @@ def test_models_add_by_path_and_url(
 ) -> None:
     models = tmp_path / "models"
     env = moodtale_env(MOODTALE_MODELS_DIR=str(models), MOODTALE_STATE_DIR=str(tmp_path / "s"))
-    source = models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    source = tmp_path / "my-smol.gguf"
+    shutil.copy(models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf", source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     added = moodtale("models", "add", "my-smol", "--path", str(source), "--sha256", digest, env=env)
     assert added.returncode == 0, added.stderr
@@ -155,8 +156,9 @@ def test_models_add_by_path_and_url(
     )
     assert by_url.returncode == 0, by_url.stderr
     assert (models / "other.gguf").is_file()
+    shutil.copy(source, root / "third.gguf")
     wrong = moodtale(
-        "models", "add", "bad", "--url", f"{url}/other.gguf", "--sha256", "0" * 64, env=env
+        "models", "add", "bad", "--url", f"{url}/third.gguf", "--sha256", "0" * 64, env=env
     )
     assert wrong.returncode == 1
     assert "nothing was installed" in wrong.stderr
