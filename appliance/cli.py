@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from appliance.commands import EXIT_SETUP, bench, config, doctor, fleet, models, perception, story
 from appliance.model_files import ModelFileError
 from appliance.repeated_logs import hold_back_repeats
-from appliance.settings import ConfigError, load_settings
+from appliance.settings import SERVICE_USER, ConfigError, load_settings
 from appliance.vision.litert import LiteRTUnavailableError
 
 
@@ -40,7 +41,30 @@ def _setup_logging(level: str, command: str) -> None:
     hold_back_repeats()
 
 
+def as_service_user(argv: Sequence[str]) -> str:
+    """The exact command that runs ``argv`` as the service user."""
+    installed = Path(sys.executable).with_name("moodtale")
+    program = str(installed) if installed.is_file() else "moodtale"
+    return shlex.join(["sudo", "-u", SERVICE_USER, program, *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(given)
+    except PermissionError as exc:
+        # An installed device's settings and state are the service user's: say how to
+        # run it as that user, in a line, instead of a traceback.
+        what = exc.filename or "a file it needs"
+        print(
+            f"moodtale: {what}: permission denied. On an installed device, run it as the "
+            f"service user: {as_service_user(given)}",
+            file=sys.stderr,
+        )
+        return EXIT_SETUP
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)

@@ -14,7 +14,14 @@ from pathlib import Path
 TOKEN_FILE = "token"
 
 
-def load_or_create_token(state_dir: Path) -> str:
+class TokenNotOursError(PermissionError):
+    """The token lives in a state directory another user owns (the service's)."""
+
+
+def load_or_create_token(state_dir: Path, *, only_if_ours: bool = False) -> str:
+    """The token kept in ``state_dir``, made if there is none. With ``only_if_ours``
+    (a command run by hand), none is made in a directory another user owns: a token
+    made there by root would be one the service cannot read, and not the one it uses."""
     path = state_dir / TOKEN_FILE
     try:
         token = path.read_text().strip()
@@ -22,6 +29,8 @@ def load_or_create_token(state_dir: Path) -> str:
             return token
     except FileNotFoundError:
         pass
+    if only_if_ours and state_dir.exists() and state_dir.stat().st_uid != os.geteuid():
+        raise TokenNotOursError(f"{state_dir} belongs to another user", str(path))
     state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(18)
     temporary = path.with_suffix(".tmp")

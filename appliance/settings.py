@@ -36,7 +36,11 @@ from appliance.web.settings import WebSettings
 
 ENV_PREFIX = "MOODTALE_"
 CONFIG_ENV = "MOODTALE_CONFIG"
-SYSTEM_CONFIG = Path("/etc/moodtale/moodtale.toml")
+SYSTEM_ETC = Path("/etc/moodtale")
+"""Made by scripts/install-pi: its presence means the appliance is installed here."""
+SYSTEM_CONFIG = SYSTEM_ETC / "moodtale.toml"
+SYSTEM_STATE_DIR = Path("/var/lib/moodtale")
+SERVICE_USER = "moodtale"
 
 _config_file: ContextVar[Path | None] = ContextVar("moodtale_config_file", default=None)
 
@@ -45,10 +49,19 @@ class ConfigError(ValueError):
     """Configuration that cannot be used; ``str()`` is readable sentences, one per problem."""
 
 
+def installed_here() -> bool:
+    """scripts/install-pi has installed the appliance on this system (/etc/moodtale)."""
+    return SYSTEM_ETC.is_dir()
+
+
 def default_state_dir() -> Path:
-    # systemd's StateDirectory= sets STATE_DIRECTORY; otherwise the XDG place.
+    # systemd's StateDirectory= sets STATE_DIRECTORY; on an installed device, a command
+    # run by hand (doctor, story) sees the service's state, not a new one of its own;
+    # otherwise the XDG place.
     if os.environ.get("STATE_DIRECTORY"):
         return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    if installed_here():
+        return SYSTEM_STATE_DIR
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "moodtale"
 

@@ -34,5 +34,6 @@ def _no_stray_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.upper().startswith("MOODTALE_"):
             monkeypatch.delenv(key)
     monkeypatch.setattr("appliance.settings.SYSTEM_CONFIG", tmp_path / "no-such.toml")
+    monkeypatch.setattr("appliance.settings.SYSTEM_ETC", tmp_path / "no-such-etc")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)

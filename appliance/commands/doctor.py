@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import threading
 import uuid
+from pathlib import Path
 
 from appliance.azure_openai.settings import AzureSettings
 from appliance.commands import EXIT_FAILED, EXIT_OK, Subparsers
-from appliance.settings import Settings, settings_as_toml
+from appliance.settings import Settings, installed_here, settings_as_toml
 
 MIN_FREE_MB = 200
 CAMERA_TIMEOUT_S = 10.0
@@ -276,9 +278,36 @@ def check_storage(settings: Settings) -> tuple[bool, str]:
     return True, f"ok       state directory {state} ({free_mb / 1000:.1f} GB free)"
 
 
-def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
+def owns(directory: Path) -> bool:
+    try:
+        return directory.stat().st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def token_line(settings: Settings) -> str:
+    from appliance.cli import as_service_user
     from appliance.device_token import load_or_create_token
 
+    try:
+        return f"device token: {load_or_create_token(settings.state_dir, only_if_ours=True)}"
+    except PermissionError:
+        return (
+            f"device token: in {settings.state_dir}, which only the service user reads: "
+            f"{as_service_user(['doctor'])}"
+        )
+    except OSError as exc:
+        return f"device token: cannot be kept in {settings.state_dir} ({exc.strerror})"
+
+
+def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    if installed_here() and not owns(settings.state_dir):
+        from appliance.cli import as_service_user
+
+        print(
+            "note: this checks what you can reach; to check what the service sees: "
+            f"{as_service_user(['doctor'])}\n"
+        )
     healthy = True
     models_ok, lines = check_models(settings)
     healthy &= models_ok
@@ -294,8 +323,7 @@ def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     web = settings.web
     lines.append(f"ok       web page on {web.host}:{web.port}" if web.enabled else "ok  web off")
     print("\n".join(lines))
-    if storage_ok:
-        print(f"\ndevice token: {load_or_create_token(settings.state_dir)}")
+    print(f"\n{token_line(settings)}")
     if not args.no_settings:
         print("\n# effective settings (secrets masked)")
         print(settings_as_toml(settings), end="")
