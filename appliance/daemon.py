@@ -33,6 +33,13 @@ from appliance.events import Mood, StoryEvent
 from appliance.fleet.publisher import FleetPublisher
 from appliance.heap_tuning import keep_big_buffers_off_the_heap
 from appliance.mood import MoodTracker
+from appliance.plain_status import (
+    SEE_JOURNAL,
+    disk_trouble,
+    lan_backend,
+    lan_speech,
+    source_kind,
+)
 from appliance.service_notify import ServiceNotifier
 from appliance.settings import Settings
 from appliance.speech import Narrator, build_narrator
@@ -53,6 +60,16 @@ STATUS_EVERY_S = 2.0
 CAMERA_RETRY_S = (1.0, 30.0)
 """A lost camera is tried again after 1 s, then 2, 4, ... up to every 30 s."""
 CAMERA_LOST = "camera lost"
+PAUSE_CAUSES = (
+    ("refused the key", "Azure refused the key"),
+    ("Azure is busy", "Azure is busy"),
+    ("circuit", "Azure keeps failing"),
+    ("deleted while running", "the local model's file is gone"),
+    ("does not match", "the local model's file is damaged"),
+    ("could not load", "the local model could not load"),
+)
+"""What the page may say of why no story model serves: the clue in the detail, and the
+plain words (the detail itself, with its error texts, stays in the journal)."""
 PERCEPTION_IDLE_S = 0.2
 """How long perception waits for a frame before ageing the mood without one."""
 
@@ -63,6 +80,8 @@ class CameraState:
     state: str = "starting"
     frames: int = 0
     problem: str | None = None
+    """The detail (for the journal), e.g. the device's error; the page gets plain words."""
+    retry_in_s: float = 0.0
 
 
 def mood_data(mood: Mood) -> dict[str, Any]:
@@ -229,6 +248,7 @@ class Appliance:
         first = self.camera.state != "lost"
         self.camera.state = "lost"
         self.camera.problem = f"camera lost ({exc}); trying again every {retry_in_s:.0f} s"
+        self.camera.retry_in_s = retry_in_s
         if first:
             log.warning("camera lost: %s", exc)
         else:
@@ -353,31 +373,50 @@ class Appliance:
     # -- what the page sees -------------------------------------------------------------
 
     def problems(self, backend: dict[str, str], speech: dict[str, str]) -> list[str]:
+        """What needs attention, in plain words for the LAN; each detail (a path, an error
+        text) is in the journal instead, said once by the part that met it."""
         problems = []
         if self.camera.problem:
-            problems.append(self.camera.problem)
+            problems.append(f"camera lost; trying again every {self.camera.retry_in_s:.0f} s")
         loop = self.story_loop
         if loop.state == "paused" and loop.reason and loop.reason != PAUSED_FROM_PAGE:
-            problems.append(f"The story is paused: {loop.reason}.")
+            problems.append(f"The story is paused: {self._plain_reason(loop.reason)}.")
         if self.store.problem:
-            problems.append(f"Storage: {self.store.problem}.")
+            problems.append(
+                "Storage: the story cannot be saved on the device now "
+                f"({disk_trouble(self.store.problem)}); it goes on in memory and is written "
+                "back when the disk can take it."
+            )
         if self.token_problem:
-            problems.append(f"Storage: {self.token_problem}.")
+            problems.append(
+                "Storage: the device token cannot be saved "
+                f"({disk_trouble(self.token_problem)}); a new one is made at each start."
+            )
         if backend.get("kind") == "azure":
             problems.append("The local story model is not in use; Azure OpenAI tells the story.")
         if backend.get("local_problem"):
-            problems.append(f"Local story model: {backend['local_problem']}")
+            problems.append(f"Local story model: it cannot be used now ({SEE_JOURNAL}).")
         if speech.get("problem"):
-            problems.append(str(speech["problem"]))
+            problems.append(f"Speech: the voice or the speaker is not working ({SEE_JOURNAL}).")
         fleet_problem = self.fleet.problem() if self.fleet is not None else self.fleet_problem
         if fleet_problem:
-            problems.append(fleet_problem)
+            problems.append(
+                "fleet mode is off: the state directory cannot hold its spool."
+                if self.fleet is None
+                else f"Fleet: mood summaries are not getting through ({SEE_JOURNAL})."
+            )
         for worker in self.supervisor.workers.values():
             if not worker.alive and not self.stop.is_set() and worker.thread is not None:
-                problems.append(
-                    f"The {worker.name} worker stopped ({worker.last_error}); restarting."
-                )
+                problems.append(f"The {worker.name} worker stopped; restarting.")
         return problems
+
+    @staticmethod
+    def _plain_reason(reason: str) -> str:
+        """The story loop's reason for pausing, without the error it may quote."""
+        if reason in (CAMERA_LOST, PAUSED_FROM_PAGE):
+            return reason
+        causes = [words for clue, words in PAUSE_CAUSES if clue in reason]
+        return "no story model can be used now" + (f" ({', '.join(causes)})" if causes else "")
 
     def status(self) -> dict[str, Any]:
         backend = self.backends.status()
@@ -385,7 +424,7 @@ class Appliance:
         uptime = time.monotonic() - self.started_at
         return {
             "camera": {
-                "source": self.camera.source,
+                "source": source_kind(self.camera.source),
                 "state": self.camera.state,
                 "frames": self.camera.frames,
                 "dropped": self.slot.dropped,
@@ -398,26 +437,41 @@ class Appliance:
             "mood": {"mode": self.settings.mood.mode},
             "story": {
                 "state": self.story_loop.state,
-                "reason": self.story_loop.reason,
+                "reason": self._plain_reason(self.story_loop.reason)
+                if self.story_loop.reason
+                else None,
                 "story_id": self.teller.story.id,
                 "turns": self.teller.turn_count,
                 "turns_told": self.story_loop.turns_told,
                 "cuts": self.story_loop.cuts,
                 "guard_counts": dict(self.teller.guard_counts),
-                **backend,
+                **lan_backend(backend),
             },
-            "speech": {**speech, "behind_s": round(self._behind_s(), 1)},
-            "storage": {"saved": not self.store.in_memory, "problem": self.store.problem},
-            "workers": {n: w.describe() for n, w in self.supervisor.workers.items()},
+            "speech": {**lan_speech(speech), "behind_s": round(self._behind_s(), 1)},
+            "storage": {"saved": not self.store.in_memory},
+            "workers": {
+                n: {"alive": w.alive, "restarts": w.restarts}
+                for n, w in self.supervisor.workers.items()
+            },
             "web": {
                 "clients": self.hub.client_count,
                 "dropped": self.hub.clients_dropped,
                 **(self.connections.describe() if self.connections is not None else {}),
             },
-            "fleet": self.fleet.status() if self.fleet is not None else {"enabled": False},
+            "fleet": self._fleet_status(),
             "problems": self.problems(backend, speech),
             "uptime_s": round(uptime, 1),
         }
+
+    def _fleet_status(self) -> dict[str, Any]:
+        """The fleet publisher's counts; where rows land (a folder, a storage account)
+        and its errors stay in the journal."""
+        if self.fleet is None:
+            return {"enabled": False}
+        status = self.fleet.status()
+        status["landing"] = "Azure Blob" if "Blob" in str(status.get("landing")) else "folder"
+        status.pop("last_error", None)
+        return status
 
     def publish_status(self) -> None:
         self.hub.publish("status", self.status())

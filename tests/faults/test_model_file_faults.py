@@ -138,7 +138,9 @@ def test_a_model_llama_cpp_cannot_load_at_start_pauses_the_story_not_the_applian
             60,
             "paused: the model does not load",
         )
-        assert any("could not load" in p for p in problems(appliance)), problems(appliance)
+        assert any("the local model could not load" in p for p in problems(appliance)), problems(
+            appliance
+        )
         ok, _ = appliance.healthy()
         assert ok and appliance.teller.turn_count == 0
     finally:
