@@ -55,6 +55,8 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (time.monotonic())."""
 
 
 @dataclass
@@ -67,6 +69,9 @@ class FakeAzure:
     server: ThreadingHTTPServer | None = None
     hang_s: float = 30.0
     api_key: str = API_KEY
+    break_at_word: int = 3
+    """Where a malformed, failing or stalled stream breaks: before this word of the reply
+    (3: inside its first sentence; past a sentence's end: after whole sentences went out)."""
 
     @property
     def endpoint(self) -> str:
@@ -198,16 +203,16 @@ class FakeAzure:
             handler.wfile.write(chunk({"role": "assistant", "content": ""}))
             pieces = text.split(" ")
             for index, word in enumerate(pieces):
-                if behaviour == "malformed" and index == 3:
+                if behaviour == "malformed" and index == self.break_at_word:
                     handler.wfile.write(b'data: {"id": "chatcmpl-fake", "choices": [{"delt\n\n')
                     handler.wfile.flush()
                     return
-                if behaviour == "error-midstream" and index == 3:
+                if behaviour == "error-midstream" and index == self.break_at_word:
                     error = {"error": {"code": "server_error", "message": "stream interrupted"}}
                     handler.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
                     handler.wfile.flush()
                     return
-                if behaviour == "stall-midstream" and index == 3:
+                if behaviour == "stall-midstream" and index == self.break_at_word:
                     handler.wfile.flush()
                     time.sleep(self.hang_s)
                     return

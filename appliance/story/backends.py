@@ -122,7 +122,11 @@ class StoryBackends:
             return backend.count_tokens(messages)
         except BackendError as exc:
             self._failed(backend, exc)
-            raise
+            # A local model set aside here (stuck, say) hands the turn over at once.
+            fallback = self.current()
+            if fallback is backend:
+                raise
+            return fallback.count_tokens(messages)
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -245,7 +246,14 @@ class LlamaBackend:
         if not self.ready:
             raise BackendError(self.name, self.error or "not loaded", broken=True)
         future: Future[list[int]] = self._executor.submit(self._prompt_tokens, messages)
-        return len(future.result())
+        # The owner thread may be stuck (a computation that never returns): that is the
+        # model stalling before its first token, and it is timed like one.
+        timeout = self.settings.first_token_timeout_s
+        try:
+            return len(future.result(timeout=timeout))
+        except FutureTimeoutError:
+            future.cancel()
+            raise BackendError(self.name, f"no answer for {timeout:.0f} s", broken=True) from None
 
     # -- generation --------------------------------------------------------------------
 

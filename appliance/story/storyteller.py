@@ -419,6 +419,12 @@ class Storyteller:
             reasons.update(assembler.reasons)
             if control.dropping(bool(assembler.accepted)):
                 break
+            if assembler.accepted and backend_error is not None:
+                # The stream broke after some sentences went out: the turn is dropped whole,
+                # never kept in part (the page replaces it with the next turn).
+                log.warning("turn %d dropped: the story model failed mid-turn", idx)
+                self._status("turn abandoned")
+                return None
             if assembler.accepted:
                 return assembler, stats, attempt + 1, first_sentence_s
             if isinstance(backend_error, NoBackendError):

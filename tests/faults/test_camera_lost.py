@@ -45,6 +45,16 @@ def test_a_lost_camera_pauses_the_story_retries_with_backoff_and_comes_back(
             "the story paused for the lost camera",
         )
         turns_paused = appliance.teller.turn_count
+        # While lost, the capture worker still beats (the watchdog is fed by beats alone):
+        # never more than a second and a half between two, through the retries' waits.
+        capture = appliance.supervisor.workers["capture"]
+        oldest_beat = 0.0
+        watched_until = time.monotonic() + 8
+        while time.monotonic() < watched_until:
+            oldest_beat = max(oldest_beat, time.monotonic() - capture.last_beat)
+            time.sleep(0.05)
+        assert oldest_beat < 1.5, f"the capture worker went {oldest_beat:.1f} s without a beat"
+        assert appliance.supervisor.all_fresh()
         wait_until(lambda: len([t for t in opened_at if t > lost_at]) >= 3, 15, "3 retries")
         # Backoff: 1 s, then 2 s, then 4 s between tries.
         retries = [t for t in opened_at if t > lost_at]

@@ -400,7 +400,7 @@ def test_unknown_methods_paths_and_garbage_are_4xx(served: Appliance) -> None:
             code = status_of(exchange(served, request.encode()))
             assert code == 405, (method, path, code)
     for path in ("/api/nothing", "/api/story/new/more", "/api/events/x", "/docs", "/.env", "/x"):
-        answer = exchange(served, f"GET {path} HTTP/1.0\r\nHost: m\r\n\r\n".encode())
+        answer = exchange(served, f"GET {path} HTTP/1.0\r\nHost: moodtale\r\n\r\n".encode())
         assert status_of(answer) == 404, path
     for garbage in (
         b"GARBAGE\r\n\r\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -159,5 +160,74 @@ def test_only_local_when_told(models: Path, tmp_path: Path, fake_azure: FakeAzur
         backends.close()
 
 
-def test_llama_settings_for_tests_are_deterministic() -> None:
-    assert smol_llama().temperature == 0.0 and smol_llama().seed == 42
+def test_the_tests_story_model_is_deterministic(models: Path, tmp_path: Path) -> None:
+    """The same turn twice, from the same state, with the tests' settings: the same text
+    (what every test that reads the story relies on)."""
+    told = []
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+        storyteller, backends, _ = build(models, tmp_path / run, None)
+        try:
+            finished = storyteller.next_turn(mood_for("happy", None))
+            assert finished is not None
+            told.append(finished.record.text)
+        finally:
+            backends.close()
+    assert told[0] == told[1] and told[0]
+    assert smol_llama().temperature == 0.0
+
+
+def test_a_local_model_that_gives_no_first_token_hands_over_to_azure(
+    models: Path, tmp_path: Path, fake_azure: FakeAzure
+) -> None:
+    """The model's owner thread is held (as by a stuck computation): no first token
+    within ``first_token_timeout_s``, so Azure tells the turn, and the status says why."""
+    storyteller, backends, events = build(
+        models,
+        tmp_path,
+        fake_azure,
+        retry_local_after_s=600.0,
+        llama=smol_llama(first_token_timeout_s=1.0),
+    )
+    try:
+        assert backends.local is not None
+        assert wait_for(lambda: backends.local is not None and backends.local.ready, 60)
+        release = threading.Event()
+        backends.local.call(lambda _llm: None)  # loaded and idle
+        holder = threading.Thread(target=backends.local.call, args=(lambda _llm: release.wait(10),))
+        holder.start()
+        began = time.monotonic()
+        finished = storyteller.next_turn(mood_for("happy", None))
+        took = time.monotonic() - began
+        release.set()
+        holder.join(10)
+        assert finished is not None and finished.record.backend == "azure story-gpt"
+        stalled = ("no answer for 1 s", "no token for 1 s")
+        assert any(s in m for m in messages(events) for s in stalled), messages(events)
+        assert took < 8, took  # the timeout, then Azure; never waiting for the stuck model
+    finally:
+        backends.close()
+
+
+def test_a_local_model_that_stalls_between_tokens_hands_over_to_azure(
+    models: Path, tmp_path: Path, fake_azure: FakeAzure
+) -> None:
+    """``token_timeout_s`` far below what a token takes: the real model 'stalls' after its
+    first token, and the turn goes to Azure (never kept in part)."""
+    storyteller, backends, events = build(
+        models,
+        tmp_path,
+        fake_azure,
+        retry_local_after_s=600.0,
+        llama=smol_llama(token_timeout_s=0.0005),
+    )
+    try:
+        finished = storyteller.next_turn(mood_for("happy", None))
+        assert finished is not None and finished.record.backend == "azure story-gpt"
+        assert finished.record.text.startswith("The little fox found a warm lantern")
+        assert any("no token for 0 s" in m for m in messages(events)), messages(events)
+        assert [t.backend for t in storyteller.store.turns(storyteller.story.id)] == [
+            "azure story-gpt"
+        ]
+    finally:
+        backends.close()

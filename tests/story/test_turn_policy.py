@@ -3,17 +3,20 @@ when the reader leaves, a recap when they return, no running ahead of the narrat
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story import Storyteller, open_store
 from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
 from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX
 from appliance.story.turn_policy import ReadingPace, StoryLoop
 from tests.story.conftest import smol_story
@@ -51,6 +54,16 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
+    yield from run_loop(tmp_path, smollm, sentences_per_turn=2)
+
+
+@pytest.fixture
+def running_long(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
+    """Turns of six sentences: a cut one is seen to end early."""
+    yield from run_loop(tmp_path, smollm, sentences_per_turn=6)
+
+
+def run_loop(tmp_path: Path, smollm: LlamaBackend, sentences_per_turn: int) -> Iterator[Running]:
     store = open_store(tmp_path)
     holder: list[Running] = []
 
@@ -58,7 +71,7 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
         if holder:
             holder[0].events.append((time.monotonic(), event))
 
-    settings = smol_story(sentences_per_turn=2, reading_wpm=0)
+    settings = smol_story(sentences_per_turn=sentences_per_turn, reading_wpm=0)
     teller = Storyteller(settings, smollm, store, n_ctx=1024, emit=emit)
     run = Running(
         loop=StoryLoop(teller, settings, behind_s=lambda: 0.0, max_ahead_s=1.0), teller=teller
@@ -115,6 +128,47 @@ def test_a_strong_shift_cuts_the_turn_being_written(running: Running) -> None:
     # A weak shift does not cut.
     running.loop.on_mood(mood("surprise", shift=True, confidence=0.3))
     assert running.loop.cuts == 1
+
+
+def test_a_strong_shift_ends_the_turn_being_written_then_answers(running_long: Running) -> None:
+    run = running_long
+    run.loop.on_mood(mood("happy"))
+
+    def mid_turn() -> int | None:
+        """The turn being written, once it has released a sentence and has more to go."""
+        started = run.started_turns()
+        if not started or started[-1].turn_id is None or started[-1].turn_id < 1:
+            return None
+        turn = started[-1].turn_id
+        said = [e for _, e in run.events if e.kind == "sentence" and e.turn_id == turn]
+        ended = [e for _, e in run.events if e.kind == "turn_finished" and e.turn_id == turn]
+        return turn if len(said) == 1 and not ended else None
+
+    run.wait(lambda: mid_turn() is not None, timeout=120)
+    cut_turn = mid_turn()
+    shifted_at = time.monotonic()
+    run.loop.on_mood(mood("angry", shift=True, confidence=0.95))
+    run.loop.on_mood(mood("angry"))
+
+    def ended() -> bool:
+        return any(
+            at > shifted_at and e.kind == "turn_started" and e.turn_id != cut_turn
+            for at, e in run.events
+        )
+
+    run.wait(ended, timeout=30)
+    ended_after = time.monotonic() - shifted_at
+    after = [
+        e
+        for at, e in run.events
+        if at > shifted_at and e.kind == "sentence" and e.turn_id == cut_turn
+    ]
+    # It ended at the sentence already out (one being finished at that instant may follow),
+    # not after the four or five more it was writing, and quickly.
+    assert len(after) <= 1, [e.text for e in after]
+    assert ended_after < 10
+    answer = next(e for at, e in run.events if at > shifted_at and e.kind == "turn_started")
+    assert answer.mood is not None and answer.mood.dominant == "angry"
 
 
 def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Running) -> None:
@@ -220,3 +274,64 @@ def test_reading_pace_counts_words() -> None:
     now[0] += 5
     assert pace.behind_s() == 0.0
     assert ReadingPace(wpm=0).behind_s() == 0.0
+
+
+class GuardFailingLLM:
+    """The real model, its words run together with '#{}': every sentence is caught by the
+    story guards as garbage, so every turn is given up. Keeps when each request began and
+    ended."""
+
+    def __init__(self, llm: LlamaBackend) -> None:
+        self.llm = llm
+        self.spans: list[tuple[float, float]] = []
+
+    @property
+    def name(self) -> str:
+        return self.llm.name
+
+    @property
+    def kind(self) -> Literal["local", "azure"]:
+        return self.llm.kind
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        began = time.monotonic()
+        try:
+            for piece in self.llm.stream(request, cancel, stats):
+                yield piece.replace(" ", " #{} ")
+        finally:
+            if request.purpose == "turn":
+                self.spans.append((began, time.monotonic()))
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        return self.llm.count_tokens(messages)
+
+
+def test_turns_the_guards_keep_refusing_back_off_from_half_a_second_doubling(
+    tmp_path: Path, smollm: LlamaBackend
+) -> None:
+    store = open_store(tmp_path)
+    failing = GuardFailingLLM(smollm)
+    settings = smol_story(sentences_per_turn=2, reading_wpm=0, attempts=1, prepared_answers=0)
+    teller = Storyteller(settings, failing, store, n_ctx=1024)
+    loop = StoryLoop(teller, settings, behind_s=lambda: 0.0, max_ahead_s=1.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        loop.on_mood(mood("happy"))
+        deadline = time.monotonic() + 60
+        while len(failing.spans) < 5:
+            assert time.monotonic() < deadline, failing.spans
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.stop_turn()
+        thread.join(timeout=30)
+        store.close()
+    assert teller.turn_count == 0 and loop.given_up >= 4
+    waits = [b[0] - a[1] for a, b in itertools.pairwise(failing.spans[:5])]
+    print("\nwaits between given-up turns:", [round(w, 2) for w in waits])
+    for wait, expected in zip(waits, (0.5, 1.0, 2.0, 4.0), strict=True):
+        assert expected * 0.9 <= wait <= expected + 1.5, waits
