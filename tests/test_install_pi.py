@@ -108,6 +108,7 @@ def test_only_what_git_tracks_is_copied_and_the_models_stay(tmp_path: Path) -> N
     # What an earlier install left that must stay, and a file git no longer tracks:
     (dest / "models").mkdir(parents=True)
     (dest / "models" / "story.gguf").write_text("model\n")
+    (dest / "models" / "MANIFEST.local").write_text("[[model]]\n")  # models added there
     (dest / ".venv").mkdir()
     (dest / ".venv" / "python").write_text("venv\n")
     (dest / "old.py").write_text("removed from git\n")
@@ -119,6 +120,12 @@ def test_only_what_git_tracks_is_copied_and_the_models_stay(tmp_path: Path) -> N
     )
     assert copied.returncode == 0, copied.stderr
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-    assert files == [".venv/python", "README.md", "appliance/app.py", "models/story.gguf"]
+    assert files == [
+        ".venv/python",
+        "README.md",
+        "appliance/app.py",
+        "models/MANIFEST.local",
+        "models/story.gguf",
+    ]
     assert (dest / "appliance" / "app.py").read_text() == "edited, not committed\n"
     assert (dest / "README.md").stat().st_mode & 0o044 == 0o044  # readable by the service

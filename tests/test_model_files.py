@@ -106,6 +106,9 @@ def test_an_added_model_never_overwrites_a_shipped_file_or_another_model(
         source.write_bytes(b"GGUF not really")
         add_model(models_copy, name, hashlib.sha256(source.read_bytes()).hexdigest(), path=source)
 
+    shipped_name = next(iter(load_manifest().entries))
+    with pytest.raises(ValueError, match="choose another name"):
+        added_as("mine.gguf", name=shipped_name)
     manifest = (models_copy / "MANIFEST").read_bytes()
     shipped = next(e.file for e in load_manifest().entries.values() if e.file.endswith(".gguf"))
     for filename, why in [

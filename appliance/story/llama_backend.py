@@ -267,11 +267,13 @@ class LlamaBackend:
         abandoned = threading.Event()
         job = self._executor.submit(self._generate, request, cancel, abandoned, pieces, stats)
         timeout = self.settings.first_token_timeout_s
+        stalled = False
         try:
             while True:
                 try:
                     item = pieces.get(timeout=timeout)
                 except queue.Empty:
+                    stalled = True
                     raise BackendError(
                         self.name, f"no token for {timeout:.0f} s", broken=True
                     ) from None
@@ -286,9 +288,14 @@ class LlamaBackend:
                 yield item
         finally:
             abandoned.set()
-            # The owner stops within a token: wait, so that ``stats`` are complete.
-            with contextlib.suppress(Exception):
-                job.result(timeout=self.settings.token_timeout_s)
+            if stalled:
+                # Stuck: the turn goes elsewhere now, not after waiting for it once more
+                # (a generation still queued behind whatever holds the model is dropped).
+                job.cancel()
+            else:
+                # The owner stops within a token: wait, so that ``stats`` are complete.
+                with contextlib.suppress(Exception):
+                    job.result(timeout=self.settings.token_timeout_s)
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         """How many leading tokens of the prompt are already in the KV cache."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from appliance.events import StoryEvent
 from appliance.story.azure_backend import AzureStoryLLM
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llm import GenerationRequest, GenerationStats
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import StoryPausedError, Storyteller
@@ -231,3 +233,48 @@ def test_a_local_model_that_stalls_between_tokens_hands_over_to_azure(
         ]
     finally:
         backends.close()
+
+
+class StuckBeforeItsFirstToken(LlamaBackend):
+    """The real backend whose owner thread gets stuck (a computation that never returns)
+    as a turn's generation is asked for: the generation queues behind it, and no first
+    token comes."""
+
+    hold: threading.Event | None = None
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        hold, self.hold = self.hold, None
+        if hold is not None and request.purpose == "turn":
+            self._executor.submit(lambda: hold.wait(10))
+        return super().stream(request, cancel, stats)
+
+
+def test_no_first_token_in_time_from_the_stream_hands_over_to_azure(
+    models: Path, tmp_path: Path, fake_azure: FakeAzure
+) -> None:
+    settings = smol_story(retry_local_after_s=600.0, llama=smol_llama(first_token_timeout_s=1.0))
+    events: list[StoryEvent] = []
+
+    def on_status(status: dict[str, str]) -> None:
+        events.append(StoryEvent(kind="status", t=time.monotonic(), status=status))
+
+    local = StuckBeforeItsFirstToken(settings.llama, models)
+    backends = StoryBackends(settings, local, AzureStoryLLM(azure_settings(fake_azure)), on_status)
+    backends.start()
+    store = StoryStore(tmp_path / "stories.sqlite3")
+    storyteller = Storyteller(settings, backends, store, n_ctx=1024, emit=events.append)
+    try:
+        assert wait_for(lambda: local.ready, 60)
+        hold = local.hold = threading.Event()
+        began = time.monotonic()
+        finished = storyteller.next_turn(mood_for("happy", None))
+        took = time.monotonic() - began
+        hold.set()
+        assert finished is not None and finished.record.backend == "azure story-gpt"
+        assert any("no token for 1 s" in m for m in messages(events)), messages(events)
+        assert took < 8, took
+    finally:
+        backends.close()
+        store.close()

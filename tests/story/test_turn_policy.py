@@ -57,13 +57,44 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
     yield from run_loop(tmp_path, smollm, sentences_per_turn=2)
 
 
+class SlowLLM:
+    """The real model, each piece held back 0.1 s (a slower device), and when each
+    request's pieces came: a turn cut short is seen to stop being generated."""
+
+    def __init__(self, llm: LlamaBackend) -> None:
+        self.llm = llm
+        self.pieces_at: list[float] = []
+
+    @property
+    def name(self) -> str:
+        return self.llm.name
+
+    @property
+    def kind(self) -> Literal["local", "azure"]:
+        return self.llm.kind
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        for piece in self.llm.stream(request, cancel, stats):
+            time.sleep(0.1)
+            if request.purpose == "turn":
+                self.pieces_at.append(time.monotonic())
+            yield piece
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        return self.llm.count_tokens(messages)
+
+
 @pytest.fixture
 def running_long(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
-    """Turns of six sentences: a cut one is seen to end early."""
-    yield from run_loop(tmp_path, smollm, sentences_per_turn=6)
+    """Turns of six sentences from a slower model: a cut one is seen to end early."""
+    yield from run_loop(tmp_path, SlowLLM(smollm), sentences_per_turn=6)
 
 
-def run_loop(tmp_path: Path, smollm: LlamaBackend, sentences_per_turn: int) -> Iterator[Running]:
+def run_loop(
+    tmp_path: Path, smollm: LlamaBackend | SlowLLM, sentences_per_turn: int
+) -> Iterator[Running]:
     store = open_store(tmp_path)
     holder: list[Running] = []
 
@@ -156,8 +187,15 @@ def test_a_strong_shift_ends_the_turn_being_written_then_answers(running_long: R
             for at, e in run.events
         )
 
-    run.wait(ended, timeout=30)
+    run.wait(ended, timeout=60)
     ended_after = time.monotonic() - shifted_at
+    slow = run.teller.llm
+    assert isinstance(slow, SlowLLM)
+    next_turn_at = next(at for at, e in run.events if at > shifted_at and e.kind == "turn_started")
+    # Generation of the cut turn stopped at once: at most the piece in hand when the
+    # shift came (without the cut, its next sentences take a second or more).
+    generated_after = [at for at in slow.pieces_at if shifted_at < at < next_turn_at]
+    assert len(generated_after) <= 2, len(generated_after)
     after = [
         e
         for at, e in run.events

@@ -64,6 +64,17 @@ def test_asks_for_the_seven_probabilities_from_a_small_crop(fake_azure: FakeAzur
     jpeg = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
     decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
     assert decoded is not None and decoded.shape == (CROP_SIZE, CROP_SIZE, 3)
+    # What was sent is the face (with its margin), not the whole frame made small.
+    sent = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB).astype(np.float32)
+    x, y, w, h = ASTRONAUT_FACE
+    side = round(max(w, h) * 1.25)  # the face and a quarter around it
+    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
+    face = astronaut()[y0 : y0 + side, x0 : x0 + side]
+    like_face = cv2.resize(face, (CROP_SIZE, CROP_SIZE)).astype(np.float32)
+    like_frame = cv2.resize(astronaut(), (CROP_SIZE, CROP_SIZE)).astype(np.float32)
+    to_face = float(np.abs(sent - like_face).mean())
+    to_frame = float(np.abs(sent - like_frame).mean())
+    assert to_face < 12 < to_frame, (to_face, to_frame)
     schema = call.body["response_format"]["json_schema"]
     assert schema["strict"] is True
     assert set(schema["schema"]["required"]) == {
