@@ -397,7 +397,11 @@ class Appliance:
         if backend.get("local_problem"):
             problems.append(f"Local story model: it cannot be used now ({SEE_JOURNAL}).")
         if speech.get("problem"):
-            problems.append(f"Speech: the voice or the speaker is not working ({SEE_JOURNAL}).")
+            problems.append(
+                "Speech: text only (no sound device)."
+                if "no sound device" in speech["problem"]
+                else f"Speech: the voice or the speaker is not working ({SEE_JOURNAL})."
+            )
         fleet_problem = self.fleet.problem() if self.fleet is not None else self.fleet_problem
         if fleet_problem:
             problems.append(
