@@ -23,15 +23,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_run_serves_notifies_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    frames = replay_dir(tmp_path, HAPPY, SAD)
-    port = free_port()
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(0.5)
-    env = moodtale_env(
+def run_env(tmp_path: Path, frames: Path, port: int, **more: str) -> dict[str, str]:
+    """``moodtale run`` on replayed frames, the tests' model, WAV speech, on ``port``."""
+    return moodtale_env(
         MOODTALE_STATE_DIR=str(tmp_path / "state"),
         MOODTALE_CAMERA__TYPE="replay",
         MOODTALE_CAMERA__REPLAY__PATH=str(frames),
@@ -41,9 +35,19 @@ def test_run_serves_notifies_and_stops_cleanly(tmp_path: Path, stop_signal: sign
         MOODTALE_SPEECH__WAV_DIR=str(tmp_path / "wav"),
         MOODTALE_WEB__HOST="127.0.0.1",
         MOODTALE_WEB__PORT=str(port),
-        NOTIFY_SOCKET=str(notify_path),
-        WATCHDOG_USEC="2000000",
+        **more,
     )
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_serves_notifies_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    frames = replay_dir(tmp_path, HAPPY, SAD)
+    port = free_port()
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(0.5)
+    env = run_env(tmp_path, frames, port, NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="2000000")
     process = start_moodtale("run", env=env)
     try:
         messages: list[str] = []

@@ -19,11 +19,10 @@ import pytest
 
 from appliance.daemon import Appliance
 from tests.appliance_run.conftest import HAPPY, replay_dir
-from tests.appliance_run.test_moodtale_run import free_port
-from tests.cli_process import moodtale_env, start_moodtale
+from tests.appliance_run.test_moodtale_run import free_port, run_env
+from tests.cli_process import start_moodtale
 from tests.faults.test_hostile_web import EVENTS_REQUEST, exchange, read_head, start, status_of
 from tests.faults.waiting import wait_until
-from tests.story.conftest import TEST_MODEL
 
 HEADER_TIMEOUT_S = 1.0
 
@@ -216,16 +215,10 @@ def test_running_out_of_descriptors_is_said_once_and_the_page_comes_back(
     the log says so a few times, not thousands, and once the silent connections are cut
     the page answers again."""
     frames = replay_dir(tmp_path, HAPPY)
-    env = moodtale_env(
-        MOODTALE_STATE_DIR=str(tmp_path / "state"),
-        MOODTALE_CAMERA__TYPE="replay",
-        MOODTALE_CAMERA__REPLAY__PATH=str(frames),
-        MOODTALE_STORY__LLAMA__MODEL=TEST_MODEL,
-        MOODTALE_STORY__LLAMA__N_CTX="1024",
-        MOODTALE_SPEECH__OUTPUT="wav",
-        MOODTALE_SPEECH__WAV_DIR=str(tmp_path / "wav"),
-        MOODTALE_WEB__HOST="127.0.0.1",
-        MOODTALE_WEB__PORT=str(free_port()),
+    env = run_env(
+        tmp_path,
+        frames,
+        free_port(),
         MOODTALE_WEB__MAX_CONNECTIONS="4096",
         MOODTALE_WEB__MAX_CONNECTIONS_PER_ADDRESS="4096",
         MOODTALE_WEB__HEADER_TIMEOUT_S="4",

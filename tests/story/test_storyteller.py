@@ -3,7 +3,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
@@ -11,12 +10,13 @@ from appliance.commands.story import mood_for
 from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
-from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats, StoryLLM
+from appliance.story.llm import GenerationRequest, GenerationStats, StoryLLM
 from appliance.story.prompts import OPENERS, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl, shift_to
 from tests.story.conftest import smol_llama, smol_story
+from tests.story.wrapped_llm import WrappedLLM
 
 
 @pytest.fixture
@@ -249,29 +249,18 @@ def test_a_fold_called_off_by_a_shift_changes_nothing(
     assert storyteller.turn_count == told + 1
 
 
-class RecordingLLM:
+class RecordingLLM(WrappedLLM):
     """The real model, with every request it was sent kept for the test to read."""
 
     def __init__(self, llm: StoryLLM) -> None:
-        self.llm = llm
+        super().__init__(llm)
         self.requests: list[GenerationRequest] = []
-
-    @property
-    def name(self) -> str:
-        return self.llm.name
-
-    @property
-    def kind(self) -> Literal["local", "azure"]:
-        return self.llm.kind
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
         self.requests.append(request)
         return self.llm.stream(request, cancel, stats)
-
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return self.llm.count_tokens(messages)
 
 
 class CancellingLLM(RecordingLLM):

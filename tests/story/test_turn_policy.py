@@ -9,17 +9,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
 from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story import Storyteller, open_store
 from appliance.story.llama_backend import LlamaBackend
-from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
+from appliance.story.llm import GenerationRequest, GenerationStats
 from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX
 from appliance.story.turn_policy import ReadingPace, StoryLoop
 from tests.story.conftest import smol_story
+from tests.story.wrapped_llm import WrappedLLM
 
 
 def mood(label: str, *, engaged: bool = True, shift: bool = False, confidence: float = 0.9) -> Mood:
@@ -57,21 +57,13 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
     yield from run_loop(tmp_path, smollm, sentences_per_turn=2)
 
 
-class SlowLLM:
+class SlowLLM(WrappedLLM):
     """The real model, each piece held back 0.1 s (a slower device), and when each
     request's pieces came: a turn cut short is seen to stop being generated."""
 
     def __init__(self, llm: LlamaBackend) -> None:
-        self.llm = llm
+        super().__init__(llm)
         self.pieces_at: list[float] = []
-
-    @property
-    def name(self) -> str:
-        return self.llm.name
-
-    @property
-    def kind(self) -> Literal["local", "azure"]:
-        return self.llm.kind
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
@@ -81,9 +73,6 @@ class SlowLLM:
             if request.purpose == "turn":
                 self.pieces_at.append(time.monotonic())
             yield piece
-
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return self.llm.count_tokens(messages)
 
 
 @pytest.fixture
@@ -314,22 +303,14 @@ def test_reading_pace_counts_words() -> None:
     assert ReadingPace(wpm=0).behind_s() == 0.0
 
 
-class GuardFailingLLM:
+class GuardFailingLLM(WrappedLLM):
     """The real model, its words run together with '#{}': every sentence is caught by the
     story guards as garbage, so every turn is given up. Keeps when each request began and
     ended."""
 
     def __init__(self, llm: LlamaBackend) -> None:
-        self.llm = llm
+        super().__init__(llm)
         self.spans: list[tuple[float, float]] = []
-
-    @property
-    def name(self) -> str:
-        return self.llm.name
-
-    @property
-    def kind(self) -> Literal["local", "azure"]:
-        return self.llm.kind
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
@@ -341,9 +322,6 @@ class GuardFailingLLM:
         finally:
             if request.purpose == "turn":
                 self.spans.append((began, time.monotonic()))
-
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return self.llm.count_tokens(messages)
 
 
 def test_turns_the_guards_keep_refusing_back_off_from_half_a_second_doubling(
