@@ -34,10 +34,12 @@ from appliance.fleet.publisher import FleetPublisher
 from appliance.heap_tuning import keep_big_buffers_off_the_heap
 from appliance.mood import MoodTracker
 from appliance.plain_status import (
+    CAMERA_LOST,
     SEE_JOURNAL,
     disk_trouble,
     lan_backend,
     lan_speech,
+    pause_reason,
     source_kind,
 )
 from appliance.service_notify import ServiceNotifier
@@ -59,17 +61,6 @@ SHUTDOWN_S = 4.0
 STATUS_EVERY_S = 2.0
 CAMERA_RETRY_S = (1.0, 30.0)
 """A lost camera is tried again after 1 s, then 2, 4, ... up to every 30 s."""
-CAMERA_LOST = "camera lost"
-PAUSE_CAUSES = (
-    ("refused the key", "Azure refused the key"),
-    ("Azure is busy", "Azure is busy"),
-    ("circuit", "Azure keeps failing"),
-    ("deleted while running", "the local model's file is gone"),
-    ("does not match", "the local model's file is damaged"),
-    ("could not load", "the local model could not load"),
-)
-"""What the page may say of why no story model serves: the clue in the detail, and the
-plain words (the detail itself, with its error texts, stays in the journal)."""
 PERCEPTION_IDLE_S = 0.2
 """How long perception waits for a frame before ageing the mood without one."""
 
@@ -380,7 +371,7 @@ class Appliance:
             problems.append(f"camera lost; trying again every {self.camera.retry_in_s:.0f} s")
         loop = self.story_loop
         if loop.state == "paused" and loop.reason and loop.reason != PAUSED_FROM_PAGE:
-            problems.append(f"The story is paused: {self._plain_reason(loop.reason)}.")
+            problems.append(f"The story is paused: {pause_reason(loop.reason)}.")
         if self.store.problem:
             problems.append(
                 "Storage: the story cannot be saved on the device now "
@@ -414,14 +405,6 @@ class Appliance:
                 problems.append(f"The {worker.name} worker stopped; restarting.")
         return problems
 
-    @staticmethod
-    def _plain_reason(reason: str) -> str:
-        """The story loop's reason for pausing, without the error it may quote."""
-        if reason in (CAMERA_LOST, PAUSED_FROM_PAGE):
-            return reason
-        causes = [words for clue, words in PAUSE_CAUSES if clue in reason]
-        return "no story model can be used now" + (f" ({', '.join(causes)})" if causes else "")
-
     def status(self) -> dict[str, Any]:
         backend = self.backends.status()
         speech = self.narrator.status()
@@ -441,9 +424,7 @@ class Appliance:
             "mood": {"mode": self.settings.mood.mode},
             "story": {
                 "state": self.story_loop.state,
-                "reason": self._plain_reason(self.story_loop.reason)
-                if self.story_loop.reason
-                else None,
+                "reason": pause_reason(self.story_loop.reason) if self.story_loop.reason else None,
                 "story_id": self.teller.story.id,
                 "turns": self.teller.turn_count,
                 "turns_told": self.story_loop.turns_told,

@@ -8,6 +8,8 @@ doctor`` checks the same things by hand); the page gets a sentence a parent can 
 
 from __future__ import annotations
 
+from appliance.story.turn_policy import PAUSED_FROM_PAGE
+
 SOURCE_KINDS = {
     "replay": "replayed pictures",
     "picamera2": "Raspberry Pi camera",
@@ -16,6 +18,20 @@ SOURCE_KINDS = {
 }
 
 SEE_JOURNAL = "journalctl -u moodtale says why"
+
+PAUSE_CAUSES = (
+    ("refused the key", "Azure refused the key"),
+    ("Azure is busy", "Azure is busy"),
+    ("circuit", "Azure keeps failing"),
+    ("deleted while running", "the local model's file is gone"),
+    ("does not match", "the local model's file is damaged"),
+    ("could not load", "the local model could not load"),
+)
+"""What the page may say of why no story model serves: the clue in the detail, and the
+plain words (the detail itself, with its error texts, stays in the journal)."""
+CAMERA_LOST = "camera lost"
+PLAIN_REASONS = (CAMERA_LOST, PAUSED_FROM_PAGE)
+"""The story loop's own reasons for pausing, plain already."""
 
 
 def source_kind(name: str) -> str:
@@ -51,3 +67,11 @@ def disk_trouble(detail: str) -> str:
     if "permission" in lowered:
         return "the folder is not the appliance's to write"
     return "the disk refuses it"
+
+
+def pause_reason(reason: str) -> str:
+    """The story loop's reason for pausing, without the error it may quote."""
+    if reason in PLAIN_REASONS:
+        return reason
+    causes = [words for clue, words in PAUSE_CAUSES if clue in reason]
+    return "no story model can be used now" + (f" ({', '.join(causes)})" if causes else "")
