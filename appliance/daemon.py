@@ -337,6 +337,7 @@ class Appliance:
                     "turn": event.turn_id,
                     "text": event.text,
                     "mood_label": label_of(event.mood),
+                    "ending": event.status.get("beat") == "ending",
                 },
             )
         elif event.kind == "status":
@@ -470,7 +471,13 @@ class Appliance:
             "genre": story.genre,
             "audience": story.audience,
             "turns": [
-                {"idx": t.idx, "text": t.text, "mood_label": t.mood_label, "backend": t.backend}
+                {
+                    "idx": t.idx,
+                    "text": t.text,
+                    "mood_label": t.mood_label,
+                    "backend": t.backend,
+                    "ending": t.beat.get("kind") == "ending",
+                }
                 for t in turns
             ],
         }

@@ -144,6 +144,7 @@ def run_latency_bench(
     results: list[RunResult] = []
     failures = 0
     prepared_used = 0
+    model_used = ""
     with tempfile.TemporaryDirectory(prefix="moodtale-bench-") as state:
         bench_settings = bench_appliance_settings(settings, Path(state), model)
         appliance = Appliance(bench_settings, make_source=lambda: frames)
@@ -176,6 +177,7 @@ def run_latency_bench(
             for result in results:
                 result.tries = tries.get(result.turn, 0)
             prepared_used = appliance.teller.prepared_used
+            model_used = appliance.teller.llm.name.removeprefix("local ")
         finally:
             reader.close()
             appliance.shutdown()
@@ -188,7 +190,7 @@ def run_latency_bench(
         "answered_on_first_try": sum(r.tries == 1 for r in results),
         "answered_from_prepared": prepared_used,
         "failed_runs": failures,
-        "model": bench_settings.story.llama.model,
+        "model": model_used or bench_settings.story.llama.model,
         "shift_ms_p50": shift_p50,
         "shift_ms_max": shift_max,
         "first_token_ms_p50": token_p50,

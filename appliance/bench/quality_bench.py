@@ -2,11 +2,15 @@
 
 Every label, shifts, a long calm spell (boredom), a reader who leaves and comes back.
 Each turn is judged by the quality gate's checks and by an independent lexicon-based
-sentiment scorer (VADER) against the direction its instruction asked for.
+sentiment scorer (VADER) against the direction its instruction asked for; the whole told
+story by the figures of ``whole_story`` (lectures, echoes, motifs, same openings, foreign
+letters, the cast kept, episodes ended, beats followed). After ``turns`` the episode in
+progress is told to its end, so every episode begun is judged whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -18,12 +22,15 @@ from typing import Any
 from appliance.bench.machine import machine_summary, package_version, peak_rss_mb
 from appliance.commands.story import mood_for
 from appliance.story.backends import StoryBackends
+from appliance.story.guards import CastCheck, words
 from appliance.story.llama_backend import LlamaBackend
+from appliance.story.plan.planner import StoryPlan
 from appliance.story.prompts import story_rules
 from appliance.story.quality import novelty, sentiment_ok, turn_problems
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
-from appliance.story.storyteller import StoryPausedError, Storyteller
+from appliance.story.storyteller import StoryPausedError, Storyteller, cast_check
+from appliance.story.whole_story import story_figures
 
 SCRIPT = (
     "happy",
@@ -69,7 +76,9 @@ def run_quality_bench(
         store = StoryStore(Path(tmp) / "stories.sqlite3")
         teller = Storyteller(story, backends, store, n_ctx=story.llama.n_ctx)
         previous: str | None = None
-        for index, label in enumerate(scripted_moods(turns)):
+        for index, label in enumerate(scripted_moods(turns + story.episode_turns)):
+            if index >= turns and teller.plan.turns_told == 0:
+                break  # the episode in progress has ended
             if previous == "away" and label != "away":
                 teller.reader_returned()
             started = time.perf_counter()
@@ -84,7 +93,8 @@ def run_quality_bench(
                 records.append({"mood": label, "instruction": None, "text": None})
                 continue
             record = finished.record
-            problems = turn_problems(record.text, texts, (story_rules(story), record.instruction))
+            check = cast_check(teller.plan, teller.parts)
+            problems = turn_problems(record.text, texts, (story_rules(story),), check)
             broken.update(problems)
             score = vader.polarity_scores(record.text)["compound"]
             new = novelty(record.text, texts)
@@ -100,12 +110,17 @@ def run_quality_bench(
                     "sentiment": score,
                     "adherent": sentiment_ok(record.mood_label, score),
                     "attempts": record.attempts,
+                    "beat": record.beat,
                     "problems": problems,
                     "turn_s": round(turn_s[-1], 3),
                 }
             )
             texts.append(record.text)
         guard_counts = dict(teller.guard_counts)
+        plan = teller.plan
+        check = cast_check(plan, teller.parts)
+        world = [w for w in teller.parts.worlds if w.name == plan.world]
+        places = [p for w in world for p in w.places] + plan.places
         store.close()
     backends.close()
     if out is not None:
@@ -113,8 +128,11 @@ def run_quality_bench(
     told = [r for r in records if r["text"] is not None]
     novelties = [r["novelty"] for r in told]
     return {
-        "model": story.llama.model,
+        "model": local.chosen_model,
         "turns": turns,
+        "turns_told": len(told),
+        "hero": f"{plan.hero.name} the {plan.hero.kind}",
+        **whole_story_figures(told, plan, check, places),
         "broken": sum(1 for r in records if r["text"] is None or r["problems"]),
         "broken_by_reason": dict(broken),
         "novelty_mean": round(statistics.mean(novelties), 3) if novelties else 0.0,
@@ -131,6 +149,21 @@ def run_quality_bench(
     }
 
 
+def whole_story_figures(
+    told: list[dict[str, Any]], plan: StoryPlan, check: CastCheck, places: list[str]
+) -> dict[str, Any]:
+    """The told story's figures; the plan's named things (the cast's names and kinds, the
+    world's places, the episode's treasure) are not content words: a story rightly says
+    them again and again."""
+    names = {w for c in plan.cast for w in (*c.name.lower().split(), *c.kind.lower().split())}
+    names |= {w for place in (*places, plan.home) for w in place.lower().split()}
+    names |= set(words(" ".join(str(r["beat"].get("treasure", "")) for r in told)))
+    figures = story_figures(
+        [(r["text"], r["beat"]) for r in told], check, plan.hero.name, frozenset(names)
+    )
+    return dataclasses.asdict(figures)
+
+
 def describe_quality_bench(result: dict[str, Any]) -> str:
     reasons = ", ".join(f"{k} {v}" for k, v in result["broken_by_reason"].items()) or "none"
     rejections = ", ".join(f"{k} {v}" for k, v in result["guard_rejections"].items()) or "none"
@@ -140,7 +173,18 @@ def describe_quality_bench(result: dict[str, Any]) -> str:
             f"quality benchmark: {result['model']}, {result['turns']} turns, "
             f"temperature {result['temperature']}",
             f"  machine: {result['cpu']}, {result['cores']} cores, {result['arch']}",
+            f"  told              {result['turns_told']} turns, hero {result['hero']}",
             f"  broken turns      {result['broken']} ({reasons})",
+            f"  lecture           {result['lecture']:.3f} of sentences",
+            f"  echo3             {result['echo3']:.3f}",
+            f"  motif_max         {result['motif_max']:.2f} per 10 turns "
+            f"({result['motif'] or 'none'})",
+            f"  same_start        {result['same_start']:.3f}",
+            f"  foreign           {result['foreign']} turns",
+            f"  cast_kept         {'yes' if result['cast_kept'] else 'no'}"
+            + "".join(f"\n    {s}" for s in result["cast_problems"][:3]),
+            f"  episodes_ended    {result['episodes_ended']} of {result['episodes_begun']}",
+            f"  beats_followed    {result['beats_followed'] * 100:.0f}%",
             f"  novelty           mean {result['novelty_mean']:.3f}, "
             f"min {result['novelty_min']:.3f}",
             f"  mood adherence    {result['adherence'] * 100:.0f}%",

@@ -113,7 +113,7 @@ def run_soak_bench(settings: Settings, minutes: float, model: str | None = None)
                 "events_read": reader.received,
                 "reader_connected": reader.is_alive(),
                 "story_state": appliance.story_loop.state,
-                "model": appliance.settings.story.llama.model,
+                "model": appliance.teller.llm.name.removeprefix("local "),
                 "llama_cpp_python": package_version("llama-cpp-python"),
                 **machine_summary(),
             }

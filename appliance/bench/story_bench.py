@@ -74,7 +74,7 @@ def run_story_bench(story: StorySettings, models_dir: Path, turns: int) -> dict[
                 failed += 1
             else:
                 finished.append(turn)
-        calm = instruction_for(mood_for("neutral", None), story, first_turn=False)
+        calm = instruction_for(mood_for("neutral", None), story, teller.plan)
         last_request = teller.request_for(calm)
         engine_rate = statistics.mean(t.tokens_per_s for t in finished) if finished else 0.0
         raw = [raw_rate(local, last_request)[0] for _ in range(2)]
@@ -84,7 +84,7 @@ def run_story_bench(story: StorySettings, models_dir: Path, turns: int) -> dict[
     warm = [t.ttft_s for t in finished[1:] if t.record.attempts == 1]
     first_sentences = [t.first_sentence_s for t in finished[1:] if t.record.attempts == 1]
     return {
-        "model": story.llama.model,
+        "model": local.chosen_model,
         "turns": turns,
         "turns_failed": failed,
         "verify_s": round(verify_s, 3),

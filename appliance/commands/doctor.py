@@ -108,9 +108,9 @@ def check_runtimes(settings: Settings) -> tuple[bool, bool, list[str]]:
     try:
         local.load()
         local_ok = True
-        lines.append(
-            f"ok       llama.cpp loads {settings.story.llama.model} ({local.load_s:.1f} s)"
-        )
+        lines.append(f"ok       llama.cpp loads {local.chosen_model} ({local.load_s:.1f} s)")
+        if local.choice:
+            lines.append(f"note     story model auto: {local.choice}")
     except BackendError as exc:
         if settings.azure.configured and settings.story.backend != "local":
             lines.append(f"WARNING  llama.cpp: {exc.problem}; the story will come from Azure")

@@ -84,8 +84,11 @@ def show_story(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def new_story(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.story.plan.parts import load_parts
+    from appliance.story.storyteller import begin_story
+
     store = _store(settings)
-    story = store.new_story(settings.story.premise, settings.story.genre, settings.story.audience)
+    story = begin_story(store, settings.story, load_parts(settings.story.parts_file))
     store.close()
     print(f"story {story.id} started")
     return EXIT_OK

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from appliance.story.guards import SentenceSplitter, cut_at_marker, normalize
+from appliance.story.guards import CastCheck, SentenceSplitter, cut_at_marker, normalize
 from appliance.story.llm import (
     BackendError,
     ChatMessage,
@@ -21,6 +21,7 @@ from appliance.story.llm import (
     GenerationStats,
     StoryLLM,
 )
+from appliance.story.plan.planner import StoryPlan
 from appliance.story.prompts import summary_request, system_prompt
 from appliance.story.settings import StorySettings
 
@@ -60,12 +61,19 @@ class RollingContext:
         self,
         settings: StorySettings,
         n_ctx: int,
+        plan: StoryPlan,
+        *,
         summary: str = "",
         turns: list[ContextTurn] | None = None,
         folded_upto: int = 0,
+        cast_check: CastCheck | None = None,
     ) -> None:
         self.settings = settings
         self.n_ctx = n_ctx
+        self.plan = plan
+        """What the system prompt tells of the story: the cast, the world, the goal."""
+        self.cast_check = cast_check
+        """A summary that would rename the cast is not used."""
         self.summary = summary
         self.turns = list(turns or [])
         self.folded_upto = folded_upto
@@ -75,7 +83,7 @@ class RollingContext:
         return self.turns[self.folded_upto :]
 
     def messages(self, instruction: str) -> tuple[ChatMessage, ...]:
-        messages = [ChatMessage("system", system_prompt(self.settings, self.summary))]
+        messages = [ChatMessage("system", system_prompt(self.settings, self.plan, self.summary))]
         for turn in self.recent:
             messages.append(ChatMessage("user", turn.instruction))
             messages.append(ChatMessage("assistant", turn.text))
@@ -144,8 +152,8 @@ class RollingContext:
         """The old summary and ``passages`` in at most ``summary_max_words`` words.
 
         Passages go to the model in as large chunks as its window takes. If the model
-        fails or returns nothing usable, the first sentence of each passage stands in:
-        the summary stays bounded either way.
+        fails, returns nothing usable, or renames or loses the hero, the first sentence of
+        each passage stands in: the summary stays bounded either way.
         """
         max_words = self.settings.summary_max_words
         summary = self.summary
@@ -167,7 +175,8 @@ class RollingContext:
     def _summary_messages(
         self, summary: str, passages: list[str], max_words: int
     ) -> tuple[ChatMessage, ...]:
-        system, user = summary_request(summary, passages, max_words)
+        names = ", ".join(f"{c.name} the {c.kind}" for c in self.plan.cast)
+        system, user = summary_request(summary, passages, max_words, names)
         return (ChatMessage("system", system), ChatMessage("user", user))
 
     def _summary_fits(
@@ -210,4 +219,15 @@ class RollingContext:
         last, _fragment = splitter.finish()
         if last:
             sentences.append(last)
-        return normalize(" ".join(sentences))
+        written = normalize(" ".join(sentences))
+        if self.cast_check is not None and written:
+            renamed = next((s for s in sentences if self.cast_check.reason(s)), None)
+            if renamed is not None or self.plan.hero.name.lower() not in written.lower():
+                # The summary stays in the prompt for many turns: a renamed hero there
+                # would spread into every one of them.
+                log.warning(
+                    "the model's summary loses the cast (%r); keeping first sentences",
+                    renamed or written[:80],
+                )
+                return ""
+        return written

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 CHAT_MARKERS = (
     "<|im_start|>",
@@ -55,6 +56,16 @@ ECHO_OPENINGS = (
     "i'll ",
     "in this story",
     "the story so far",
+    "make it",
+    "change the tone",
+    "recall",
+    "end the episode",
+    "begin episode",
+    "next:",
+    "close with",
+    "in episode",
+    "in this episode",
+    "last time",
 )
 COMMON_WORDS = frozenset(
     (
@@ -67,8 +78,49 @@ ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "pro
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 PROSE_PUNCTUATION = frozenset(".,;:!?'\"“”‘’-–—…()")
-GLUED_DIGITS = re.compile(r"\b\d+[a-zA-Z]{2,}|[a-zA-Z]{2,}\d+\b")
+GLUED_DIGITS = re.compile(r"\b\d+[a-zA-Z]{2,}|[a-zA-Z]{2,}\d+\b|[a-zA-Z][_/][a-zA-Z]")
 LIST_ITEM = re.compile(r"(?:^|[\s:])(?:\d+|[a-z])[.)]$|^\s*(?:[-*•]|\d+[.)])\s")
+# A sentence that preaches instead of telling: small models end every turn with what
+# everyone "learned about the importance of friendship".
+LECTURE = re.compile(
+    r"\blearn(?:ed|t|s|ing)? (?:about|that|how|what|the value|the importance|a lesson)"
+    r"|\b(?:the )?(?:importance|value|power|meaning) of\b"
+    r"|\b(?:is|was|are|were|be) (?:so |very |truly )?important (?:to|for|in)\b"
+    r"|\blessons?\b|\bmorals?\b|\btaught (?:them|him|her|us|everyone|me)\b"
+    r"|\bremember(?:ed)? (?:that|to always)\b|\balways remember\b"
+    r"|\b(?:friendship|kindness|compassion|teamwork|patience|honesty|courage|love) "
+    r"(?:is|was|are|means|meant|matters|can)\b"
+    r"|\bmental health\b|\bwell-?being\b|\bcompassion|\bempathy\b|\bvalues\b"
+    r"|\bin life\b|\bwhat (?:is|was|really|truly) (?:matters|mattered|important)\b"
+    # Commentary on the story instead of the story: "This was a funny revelation in the
+    # episode", "how much they had learned from their discovery".
+    r"|\bepisodes?\b|\brevelation\b|\bthis was a (?:\w+ )?(?:moment|discovery|reminder|lesson)"
+    r"|\bhow much they had (?:learned|grown)\b",
+    re.IGNORECASE,
+)
+# Dialogue written as a script ("Bramble: Let's go!") rather than in quotation marks.
+SCRIPT_LINE = re.compile(r"(?:^|\n)\s*[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?\s*:\s*\S")
+# Narration in the present tense, in a story told in the past ("Pip is", "they go").
+PRESENT_NARRATION = re.compile(
+    r"\b(?:he|she|they|it|there|[A-Z][a-z]+)\s+(?:is|are|has|says|goes|sees|looks|walks|"
+    r"runs|finds|wants|takes|comes|gets|feels|knows|thinks|decides|smiles|laughs|starts|"
+    r"begins|holds|gives|tells|asks|hears|jumps|hops)\b"
+    r"|\b(?:[Tt]hey|[Ww]e)\s+(?:go|walk|run|look|see|find|want|take|come|get|feel|know|"
+    r"think|say|decide|start|begin|hear|jump|laugh|smile)\b"
+)
+CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
+# The narrator talking about the story instead of telling it ("The story ends with...",
+# "It's like when you...", "changing their tone").
+COMMENTARY = re.compile(
+    r"\bthe story\b|\bthis story\b|\bit'?s (?:just )?like (?:when|being|having|finding|"
+    r"saying|someone|you)\b|\btone\b|\bthe listener\b|\bthe reader\b",
+    re.IGNORECASE,
+)
+# First person in the narration ("We were at the beach"): the narrator is not in the story.
+FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|we|We|we're|We're|our|Our|us)\b")
+# A speech tag inside the quotation marks: narration wrapped in quotes, or a quote in a quote.
+TAG_IN_QUOTE = re.compile(r"\b(?:said|asked|added|replied|cried|called|shouted|whispered)\b")
+QUOTED = re.compile(r"\"[^\"]*(?:\"|$)|“[^”]*(?:”|$)")
 
 
 def words(text: str) -> list[str]:
@@ -171,22 +223,123 @@ def garbage_reason(sentence: str) -> str | None:
     letters = [c for c in visible if c.isalpha()]
     tokens = words(sentence)
     checks = (
-        ("empty", not any(c.isalnum() for c in sentence)),
+        ("empty", not any(len(w) >= 2 for w in tokens)),
         ("list", bool(LIST_ITEM.search(sentence))),
         ("garbage", bool(GLUED_DIGITS.search(sentence)) or "%" in sentence),
         ("garbage", any(unicodedata.category(c) in {"Cc", "Co", "Cs", "Cn"} for c in sentence)),
         ("garbage", bool(visible) and len(letters) / max(len(visible), 1) < 0.7),
+        ("language", foreign_letters(sentence)),
+        # Latin letters with accents: a "café" is English, a sentence full of them is not.
         ("language", sum(1 for c in letters if not c.isascii()) > max(2, len(letters) // 10)),
-        ("garbage", sum(1 for c in sentence if c in "{}[]<>|\\=_#@$%^*~`") > 1),
+        ("garbage", sum(1 for c in sentence if c in "{}[]<>|\\=_#@$%^*~`&") > 1),
         ("language", len(tokens) >= 6 and not COMMON_WORDS.intersection(tokens)),
     )
     return next((reason for reason, failed in checks if failed), None)
 
 
+def foreign_letters(text: str) -> bool:
+    """Whether ``text`` has letters outside the story's script (Latin, for English):
+    one Chinese or Cyrillic word in an English story is enough to break it for a child."""
+    return any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in text)
+
+
+def outside_quotes(sentence: str) -> str:
+    return QUOTED.sub(" ", sentence)
+
+
+def lecture_reason(sentence: str) -> str | None:
+    return "lecture" if LECTURE.search(sentence) else None
+
+
+def form_reason(sentence: str) -> str | None:
+    """Script-form dialogue, commentary on the story, the narrator saying "we", speech tags
+    inside the quotation marks, or narration slipping into the present tense."""
+    if SCRIPT_LINE.search(sentence):
+        return "script"
+    narration = outside_quotes(sentence)
+    if COMMENTARY.search(narration):
+        return "commentary"
+    if FIRST_PERSON.search(narration):
+        return "person"
+    if any(TAG_IN_QUOTE.search(quote) for quote in QUOTED.findall(sentence)):
+        return "dialogue"
+    if PRESENT_NARRATION.search(narration):
+        return "tense"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CastCheck:
+    """Cheap checks that the cast stays itself: no one turns into another animal ("the
+    fish Pip", "Pip the owl"), the hero's kind is not given a new name ("a fox named
+    Rusty"), and no name is misspelt ("Brumble" for Bramble). ``members`` are (name,
+    kind); ``kinds`` every creature word known; ``others`` names and words that may
+    appear beside the cast (helpers, places)."""
+
+    members: tuple[tuple[str, str], ...]
+    kinds: frozenset[str]
+    others: frozenset[str] = frozenset()
+
+    def reason(self, sentence: str) -> str | None:
+        lowered = sentence.lower()
+        names = {name.lower() for name, _kind in self.members} | {n.lower() for n in self.others}
+        if self._kind_changed(lowered) or self._misspelt(sentence, names):
+            return "cast"
+        if self._renamed(lowered, names):
+            return "cast"
+        return None
+
+    def _kind_changed(self, lowered: str) -> bool:
+        kinds = "|".join(sorted(self.kinds))
+        for name, kind in self.members:
+            own = set(kind.lower().split())
+            n = re.escape(name.lower())
+            if re.search(rf"\b{n}['’]s\s+(?:[a-z]+\s+)?(?:{kinds})\b", lowered):
+                return True  # "Puddle's quick otter", when Puddle is the otter
+            said = re.search(rf"\b{n}\s+(?:was|is)\s+an?\s+(?:[a-z]+\s+)?([a-z]+)\b", lowered)
+            if said and said.group(1) in self.kinds and said.group(1) not in own:
+                return True  # "Pip was a tiny child", when Pip is a fox
+            for pattern in (
+                rf"\b{n}\s+the\s+([a-z]+)(?:\s+([a-z]+))?",
+                rf"\bthe\s+([a-z]+)(?:\s+([a-z]+))?\s+{n}\b(?!['’]s)",
+            ):
+                for match in re.finditer(pattern, lowered):
+                    found = {w for w in match.groups() if w}
+                    if found & self.kinds and not found & own:
+                        return True  # "the fish Pip", "Pip the owl"
+        return False
+
+    def _misspelt(self, sentence: str, names: set[str]) -> bool:
+        """A name nearly but not quite a cast member's: "Brumble" for Bramble."""
+        for word in CAPITALISED.findall(sentence):
+            if word.lower() in names or len(word) < 4:
+                continue
+            for name, _kind in self.members:
+                if SequenceMatcher(None, word.lower(), name.lower()).ratio() >= 0.8:
+                    return True
+        return False
+
+    def _renamed(self, lowered: str, names: set[str]) -> bool:
+        """A cast member's kind given a name that is not theirs: "a fox named Rusty"."""
+        kind_owner: dict[str, str | None] = {}
+        for name, kind in self.members:
+            word = kind.lower().split()[-1]
+            kind_owner[word] = None if word in kind_owner else name.lower()
+        for match in re.finditer(r"\b([a-z]+)\s+(?:named|called)\s+([a-z]+)", lowered):
+            kind, name = match.groups()
+            if kind_owner.get(kind) and name not in names:
+                return True
+        return False
+
+
+LONG_SENTENCE_WORDS = 45
+"""Longer is a ramble (most often a speech that never ends), not a sentence a child follows."""
+
+
 def loop_reason(sentence: str) -> str | None:
     tokens = words(sentence)
-    if len(tokens) > 80:
-        return "loop"
+    if len(tokens) > LONG_SENTENCE_WORDS:
+        return "long"
     for a, b, c, d in zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False):
         if a == b == c == d:
             return "loop"
@@ -211,7 +364,7 @@ def overlap(sentence: str, reference: set[tuple[str, ...]], n: int = 4) -> float
 
 def echo_reason(sentence: str, prompt_grams: set[tuple[str, ...]]) -> str | None:
     lowered = sentence.lower().lstrip("\"'“‘ ")
-    if lowered.startswith(ECHO_OPENINGS) or " the reader" in lowered:
+    if lowered.startswith(ECHO_OPENINGS) or " the reader" in lowered or "the listener" in lowered:
         return "echo"
     if overlap(sentence, prompt_grams) >= 0.5:
         return "echo"
@@ -233,9 +386,7 @@ class TurnAssembler:
     """Earlier turns: a sentence mostly copied from them is stale."""
     stale_overlap: float = 0.3
     """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
-    opener: str = ""
-    """The words the turn was given to start with. They come back by design, so runs
-    lying wholly inside them are not counted (runs reaching past them are)."""
+    cast: CastCheck | None = None
     accepted: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: str | None = None
@@ -316,6 +467,9 @@ class TurnAssembler:
             garbage_reason(sentence)
             or loop_reason(sentence)
             or echo_reason(sentence, self._prompt_grams)
+            or lecture_reason(sentence)
+            or form_reason(sentence)
+            or (self.cast.reason(sentence) if self.cast is not None else None)
         )
         if reason:
             return reason
@@ -335,9 +489,6 @@ class TurnAssembler:
 
     def _is_stale(self, sentence: str) -> bool:
         grams = ngrams(words(sentence))
-        if self.opener and not self.accepted and sentence.startswith(self.opener):
-            # A long opener given twice would otherwise make a fresh sentence stale.
-            grams = grams[max(0, len(words(self.opener)) - 3) :]
         if not grams:
             return False
         shared = sum(1 for gram in grams if gram in self._story_grams)

@@ -39,7 +39,24 @@ log = logging.getLogger(__name__)
 # at any of them (the guards strip whatever slips through).
 CHAT_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+AUTO = "auto"
+AUTO_MODELS = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct")
+"""``model = "auto"``: the first of these that is here, fits in memory and (all but the
+last) passes the speed probe at load."""
+DEFAULT_MODEL = AUTO
+MEMORY_HEADROOM = 512 * 2**20
+"""Memory left for everything else when a model is chosen for the free memory it fits."""
+PROBE_PROMPT = (
+    "You are the narrator of a gentle story for a child. The characters: Pip is a fox, "
+    "curious; Hazel is a mouse, shy. They live by the river, near the old mill and the "
+    "willow bridge, and they want to find a silver acorn before the first snow."
+)
+PROBE_REPLY = 'Pip woke up by the river and stretched. "What a morning!" he said.'
+PROBE_NEXT = (
+    "Next: a fallen tree blocked the path at Willow Bridge, and Hazel found a way around "
+    "it. Make it funny."
+)
+PROBE_TOKENS = 24
 EVAL_SLICE = 64
 """Prompt tokens read between two looks at the cancel event (about half a second on a
 2-core machine with the default model)."""
@@ -51,8 +68,28 @@ class LlamaSettings(BaseModel):
     model: str = Field(
         default=DEFAULT_MODEL,
         min_length=1,
-        description="Story model: a name from models/MANIFEST (or added with "
-        "'moodtale models add'), or the path of a .gguf file.",
+        description="Story model: auto (the larger story model where memory and a speed "
+        "probe at start allow, else the smaller), a name from models/MANIFEST (or added "
+        "with 'moodtale models add'), or the path of a .gguf file.",
+    )
+    auto_models: tuple[str, ...] = Field(
+        default=AUTO_MODELS,
+        min_length=1,
+        description="auto: the models to try, the preferred first (names from "
+        "models/MANIFEST). The last is always taken when none before it will do.",
+    )
+    auto_min_tokens_per_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=1000,
+        description="auto: the larger model is kept only if it writes at least this fast "
+        "(about twice what the narrator speaks).",
+    )
+    auto_max_first_token_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="auto: ... and reads a short prompt and starts to write within this time.",
     )
     n_ctx: int = Field(
         default=2048, ge=256, le=32768, description="Context window in tokens (prompt + reply)."
@@ -92,6 +129,17 @@ _DONE = object()
 T = TypeVar("T")
 
 
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process (MemAvailable), None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def file_identity(path: Path) -> tuple[int, int, int, int] | None:
     """What changes when a file is replaced, rewritten or deleted (None: it is gone)."""
     try:
@@ -113,6 +161,10 @@ class LlamaBackend:
         self.models_dir = models_dir
         self._manifest = manifest
         self.name = f"local {settings.model}"
+        self.chosen_model = settings.model
+        """The model in use: with auto, the one chosen at load."""
+        self.choice: str = ""
+        """With auto, why that model (in plain words)."""
         self.model_path: Path | None = None
         self.error: str | None = None
         self.load_s = 0.0
@@ -128,10 +180,12 @@ class LlamaBackend:
     def ready(self) -> bool:
         return self._llm is not None
 
-    def resolve_model_path(self) -> Path:
+    def resolve_model_path(self, wanted: str | None = None) -> Path:
         """The verified model file: a manifest name is checked against its sha256."""
-        wanted = self.settings.model
+        wanted = wanted or self.settings.model
         manifest = self._manifest or load_manifest(models_dir=self.models_dir)
+        if wanted == AUTO:
+            wanted = self.auto_candidates()[-1]
         if wanted in manifest.entries:
             return manifest[wanted].require(self.models_dir)
         path = Path(wanted).expanduser()
@@ -143,16 +197,92 @@ class LlamaBackend:
             wanted, self.models_dir, "is not in models/MANIFEST (nor a path to a .gguf file)"
         )
 
+    def auto_candidates(self) -> list[str]:
+        """auto: the models worth trying, the larger first. One that is missing, corrupt
+        or too big for the free memory is passed over; the last is always tried."""
+        manifest = self._manifest or load_manifest(models_dir=self.models_dir)
+        free = available_memory()
+        names = []
+        wanted = self.settings.auto_models
+        for name in wanted[:-1]:
+            if name not in manifest.entries:
+                log.info("auto: %s is not in models/MANIFEST", name)
+                continue
+            entry = manifest[name]
+            if not entry.path_in(self.models_dir).is_file():
+                continue
+            if free is not None and entry.size + MEMORY_HEADROOM > free:
+                log.info("auto: %s passed over: %d MB free", name, free // 2**20)
+                continue
+            names.append(name)
+        return [*names, wanted[-1]]
+
     def load(self) -> None:
         """Load (or reload) the model in the owner thread; raises ``BackendError``."""
         self._executor.submit(self._load).result()
 
     def _load(self) -> None:
+        if self.settings.model != AUTO:
+            self._load_one(self.settings.model)
+            return
+        candidates = self.auto_candidates()
+        for name in candidates[:-1]:
+            try:
+                self._load_one(name)
+            except BackendError as exc:
+                log.warning("auto: %s could not be loaded (%s)", name, exc.problem)
+                continue
+            fast, verdict = self._probe()
+            if fast:
+                self.choice = f"{name}: {verdict}"
+                log.info("auto: story model %s (%s)", name, verdict)
+                return
+            log.info("auto: %s is too slow here (%s)", name, verdict)
+            self._unload()
+        self._load_one(candidates[-1])
+        self.choice = f"{candidates[-1]}: " + (
+            "the larger model is too slow here"
+            if candidates[:-1]
+            else "the larger model is not here or does not fit in memory"
+        )
+
+    def _probe(self) -> tuple[bool, str]:
+        """Time what a turn costs, in the owner thread: a story's prompt is read first (as
+        the cache holds it on the device), then a new turn's instruction is read and a
+        few tokens are written."""
+        story = (ChatMessage("system", PROBE_PROMPT), ChatMessage("user", "Begin the story."))
+        for _chunk in self._llm.create_completion(
+            self._prompt_tokens(story), max_tokens=1, temperature=0.0, stream=True
+        ):
+            pass
+        turn = (*story, ChatMessage("assistant", PROBE_REPLY), ChatMessage("user", PROBE_NEXT))
+        started = time.perf_counter()
+        first = 0.0
+        count = 0
+        for _chunk in self._llm.create_completion(
+            self._prompt_tokens(turn), max_tokens=PROBE_TOKENS, temperature=0.0, stream=True
+        ):
+            count += 1
+            if not first:
+                first = time.perf_counter() - started
+        writing = time.perf_counter() - started - first
+        rate = (count - 1) / writing if count > 1 and writing > 0 else 0.0
+        self._llm.reset()
+        verdict = f"first token {first:.2f} s, {rate:.1f} tokens/s"
+        fast = (
+            first <= self.settings.auto_max_first_token_s
+            and rate >= self.settings.auto_min_tokens_per_s
+        )
+        return fast, verdict
+
+    def _load_one(self, name: str) -> None:
         self._llm = None
         self._spellings = None
         started = time.perf_counter()
+        self.chosen_model = name
+        self.name = f"local {name}"
         try:
-            path = self.resolve_model_path()
+            path = self.resolve_model_path(name)
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -183,7 +313,7 @@ class LlamaBackend:
             self.error = f"llama-cpp-python is not installed ({exc})"
             raise BackendError(self.name, self.error, broken=True) from exc
         except (ValueError, RuntimeError, OSError) as exc:
-            self.error = f"could not load {self.settings.model}: {exc}"
+            self.error = f"could not load {name}: {exc}"
             raise BackendError(self.name, self.error, broken=True) from exc
         self._llm = llm
         self.model_path = path
@@ -325,6 +455,12 @@ class LlamaBackend:
             openings=[self._plain_tokens(text) for text in request.avoid_openings],
             spellings=self._spellings,
             echo_tokens=[self._plain_tokens(text) for text in request.avoid_echo],
+            free_tokens={
+                token
+                for word in request.free_words
+                for spelling in (word, " " + word)
+                for token in self._plain_tokens(spelling)
+            },
         )
         return LogitsProcessorList([no_repeat])
 

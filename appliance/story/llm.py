@@ -36,6 +36,8 @@ class GenerationRequest:
     prefill: str = ""
     """The reply's first words, written for the model (a local backend continues from
     them and streams them first; a backend that cannot prefill ignores them)."""
+    free_words: tuple[str, ...] = ()
+    """Names the reply may always write, however often they were written before."""
     no_repeat_ngram: int | None = None
     """Run length (tokens) that may not be copied from ``avoid_repeating``; None: the
     backend's setting."""

@@ -30,6 +30,7 @@ class NoRepeatNGrams:
         openings: Sequence[Sequence[int]] = (),
         spellings: Callable[[int], Iterable[int]] | None = None,
         echo_tokens: Sequence[Sequence[int]] = (),
+        free_tokens: Iterable[int] = (),
     ) -> None:
         if n < 2:
             raise ValueError("n must be at least 2")
@@ -48,6 +49,9 @@ class NoRepeatNGrams:
         for tokens in echo_tokens:
             for i in range(len(tokens) - 2):
                 self._echo[tuple(tokens[i : i + 2])].add(tokens[i + 2])
+        # The cast's names: never banned, or the model dodges the ban by misspelling them
+        # ("Bramble, Nutmeg" once told, the next turn says "Bramble, Rutmeg").
+        self._free = frozenset(free_tokens)
         self._seen = prompt_length
         self.blocked = 0
 
@@ -75,9 +79,10 @@ class NoRepeatNGrams:
         for begun in self._openings:
             if len(written) == len(begun) - 1 and written == begun[:-1]:
                 banned.add(begun[-1])
+        if banned and self._spellings is not None:
+            banned = {other for token in banned for other in self._spellings(token)}
+        banned -= self._free
         if banned:
-            if self._spellings is not None:
-                banned = {other for token in banned for other in self._spellings(token)}
             scores[list(banned)] = -np.inf
             self.blocked += 1
         return scores

@@ -1,16 +1,24 @@
-"""What the story model is told: the system prompt, and the reader's mood as an instruction."""
+"""What the story model is told: the plan in the system prompt, and each turn's beat.
+
+The system prompt holds what stays for a whole episode (the cast, the world, the goal,
+the rules), so the model's cache of it stays valid turn after turn. Each turn's
+instruction is the plan's next beat, chosen by the reader's mood, and a few words of
+tone. Short on purpose: the instruction is the only new text the model reads before its
+first token, so its length is latency.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from appliance.events import Mood
+from appliance.story.plan.beats import Beat, choose_beat
+from appliance.story.plan.planner import StoryPlan
 from appliance.story.settings import StorySettings
 
-# How the story answers each mood. Directions about the story, never about the reader:
-# small models echo what they are told ("the reader is smiling" comes back as story
-# text). Short on purpose: the instruction is the only new text the model reads before
-# its first token, so its length is latency.
+# How the story feels for each mood (the fleet's venue story uses these alone). Directions
+# about the story, never about the reader: small models echo what they are told ("the
+# reader is smiling" comes back as story text).
 MOOD_INSTRUCTIONS = {
     "happy": "Make it joyful and playful.",
     "sad": "Bring comfort: a kind friend or a hopeful sign.",
@@ -22,64 +30,37 @@ MOOD_INSTRUCTIONS = {
     "bored": "Add a surprising twist.",
     "away": "Add a surprising twist.",
 }
-# Somewhere new to go: one beat per turn, in turn, so that every turn moves the story
-# on instead of retelling the last one. Generic on purpose: they fit any premise. Moods
-# that ask for comfort get only kind beats; the others may also get a small trouble.
-KIND_BEATS = (
-    "someone new and kind appears",
-    "they find something lovely",
-    "a friend helps",
-    "they reach a new place",
-    "they share a treat",
-    "they learn something",
-    "they laugh together",
-    "they see something beautiful",
-    "they make a plan",
-    "they remember home",
-)
-OPEN_BEATS = (
-    "someone new appears",
-    "they find something unexpected",
-    "a small problem gets in the way",
-    "a friend helps",
-    "they reach a new place",
-    "the weather changes",
-    "they hear a strange sound",
-    "they make a plan",
-    "night falls",
-    "they learn something",
-)
-COMFORTING = frozenset({"happy", "sad", "fear", "angry", "disgust"})
-# The first words of a turn, written for the model: they set the turn's tone from its
-# first word and stop small models from opening every turn the same way. Several per
-# mood, used in turn.
-OPENERS = {
-    "happy": ("With a happy skip,", "Laughing,", "All of a sudden, a warm", "Full of joy,"),
-    "sad": ("Then a kind", "Softly,", "Just when things felt gloomy,", "A warm light"),
-    "fear": ("Soon everyone felt safe:", "Calmly,", "A friendly voice", "Snug and safe,"),
-    "angry": ("After a deep breath,", "Gently,", "With a kind smile,", "To make peace,"),
-    "surprise": ("To everyone's surprise,", "Hidden behind", "Suddenly,", "Right there,"),
-    "disgust": ("Leaving that behind,", "A fresh breeze", "Soon,", "Happily,"),
-    "neutral": ("Then", "Next,", "After a while,", "Along the way,"),
-    "bored": ("But then,", "Out of nowhere,", "Just then,", "Without warning,"),
-    "away": ("But then,", "Out of nowhere,", "Just then,", "Without warning,"),
+# Beside a planned beat, the tone only: the beat itself already answers the mood.
+TONES = {
+    "happy": "Make it funny.",
+    "sad": "Make it warm and gentle.",
+    "fear": "Make it calm and safe.",
+    "angry": "Make it gentle.",
+    "surprise": "Make it amazing.",
+    "disgust": "Make it fresh and pleasant.",
+    "neutral": "",
+    "bored": "Make it exciting.",
+    "away": "Make it exciting.",
 }
-ALL_OPENERS = tuple(sorted({o for pool in OPENERS.values() for o in pool}, key=len, reverse=True))
-START_INSTRUCTION = "Begin the story."
 RESUME_INSTRUCTION = "Recall in one line where we were, then go on."
 SHIFT_PREFIX = "Change the tone now. "
+OPENING_WORDS = 3
 LOW_CONFIDENCE = 0.45
 """Below this the reading is too unsure to steer by: treat it as calm."""
 
 
 @dataclass(frozen=True, slots=True)
 class Instruction:
-    """The mood label the turn answers (``away``/``bored`` included), the text sent, and
-    the first words of the reply (empty: the model chooses)."""
+    """The mood label the turn answers (``away``/``bored`` included), the beat it tells,
+    and the text sent; ``direction`` is the part that is not the beat (tone, recap), which
+    the model must not parrot."""
 
     label: str
     text: str
-    opener: str = ""
+    beat: Beat
+    direction: str = ""
+    opening: str = ""
+    """The reply's first words, written for the model (empty: the model chooses)."""
 
 
 def mood_label(mood: Mood | None, calm_turns: int, bored_after: int) -> str:
@@ -93,77 +74,88 @@ def mood_label(mood: Mood | None, calm_turns: int, bored_after: int) -> str:
     return label
 
 
+def beat_text(beat: Beat, plan: StoryPlan) -> str:
+    if beat.kind == "setup":
+        head = "Begin the story" if plan.episode == 1 else "Begin a new adventure"
+        return f"{head}: {beat.text}."
+    if beat.kind == "ending":
+        return f"End the episode: {beat.text}."
+    return f"Next: {beat.text}."
+
+
 def instruction_for(
     mood: Mood | None,
     settings: StorySettings,
+    plan: StoryPlan,
     *,
-    first_turn: bool,
     calm_turns: int = 0,
     resuming: bool = False,
-    turn: int = 0,
 ) -> Instruction:
-    """The narrative instruction for this turn: where the story goes next (a beat) and
-    how it should feel (the mood mapped to a direction)."""
+    """This turn's instruction: the beat the mood picks, and how it should feel."""
     label = mood_label(mood, calm_turns, settings.bored_after_turns)
-    parts = []
-    if first_turn:
-        parts.append(START_INSTRUCTION)
-    elif resuming:
-        parts.append(RESUME_INSTRUCTION)
-    elif settings.beats:
-        beats = KIND_BEATS if label in COMFORTING else OPEN_BEATS
-        parts.append(f"Next: {beats[turn % len(beats)]}.")
-    mood_text = MOOD_INSTRUCTIONS[label]
-    if mood is not None and mood.shift and not first_turn:
-        mood_text = SHIFT_PREFIX + mood_text
-    parts.append(mood_text)
-    opener = ""
-    if settings.openers and not first_turn and not resuming:
-        choices = OPENERS[label]
-        opener = choices[turn % len(choices)]
-    return Instruction(label=label, text=" ".join(parts), opener=opener)
+    beat = choose_beat(plan, label, settings.episode_turns)
+    tone = TONES[label]
+    if mood is not None and mood.shift and plan.turns_told and tone:
+        tone = SHIFT_PREFIX + tone
+    recap = RESUME_INSTRUCTION if resuming else ""
+    direction = " ".join(part for part in (recap, tone) if part)
+    text = " ".join(part for part in (recap, beat_text(beat, plan), tone) if part)
+    opening = beat_opening(beat.text) if settings.lead_with_beat and not resuming else ""
+    return Instruction(label=label, text=text, beat=beat, direction=direction, opening=opening)
 
 
-def without_opener(text: str) -> str:
-    """The turn without the opener it was given (if any)."""
-    for opener in ALL_OPENERS:
-        if text.startswith(opener):
-            return text[len(opener) :].lstrip()
-    return text
+def beat_opening(text: str) -> str:
+    """The beat's first words, as a turn would begin with them ("at the den, Pip told"
+    -> "At the den,"): a small model led in by them tells the beat, instead of going on
+    from the shape of its last reply."""
+    first = " ".join(text.split()[:OPENING_WORDS])
+    return first[:1].upper() + first[1:]
 
 
 def story_rules(settings: StorySettings) -> str:
     most = settings.sentences_per_turn
     count = f"{most - 1} or {most}" if most > 1 else "one"
     return (
-        f"Rules: write in {settings.language}, in the past tense, in the third person. "
-        f"Each reply adds {count} new sentences that move the story forward, and nothing "
-        "else: no title, no list, no questions. Never retell what was already told, and "
-        "start each reply in a new way. Use simple, vivid words. Keep it kind and safe for "
-        "a child: no violence, nothing cruel or scary."
+        f"Rules: write in {settings.language}. Each reply is {count} short sentences: tell "
+        "what happened next, with one thing to see or hear, and a few words someone said, "
+        'in quotation marks, like: "Look over there!" she said. '
+        "Past tense, third person, the characters' names, simple words a "
+        "small child knows. Never retell what was told, no title, no list, no questions, "
+        "no lessons or morals. Keep it kind and safe: nothing cruel or scary."
     )
 
 
-def system_prompt(settings: StorySettings, summary: str) -> str:
-    """Premise, audience, style and safety rules; then the summary of what was folded away.
+def system_prompt(settings: StorySettings, plan: StoryPlan, summary: str) -> str:
+    """The story's plan, audience, style and rules; then the summary of what was folded.
 
-    It changes only when the summary does (rarely, in one large step), so the KV cache
-    of everything after it stays valid turn after turn.
+    It changes only at a fold or a new episode (rarely, in one large step), so the KV
+    cache of everything after it stays valid turn after turn.
     """
-    text = (
-        f"You are the narrator of a {settings.genre} story for {settings.audience}. "
-        f"Premise: {settings.premise}\n{story_rules(settings)}"
-    )
+    lines = [
+        f"You are the narrator of a {settings.genre} story for {settings.audience}, "
+        "read aloud to a child.",
+        f"The characters: {plan.cast_line()}",
+        plan.world_line(),
+        f"The goal of this episode: {plan.goal}.",
+    ]
+    if settings.premise:
+        lines.append(f"Premise: {settings.premise}")
+    if plan.previously:
+        lines.append("Told before: " + " ".join(plan.previously))
+    lines.append(story_rules(settings))
     if summary:
-        text += f"\nThe story so far: {summary}"
-    return text
+        lines.append(f"The story so far: {summary}")
+    return "\n".join(lines)
 
 
-def summary_request(summary: str, passages: list[str], max_words: int) -> tuple[str, str]:
+def summary_request(
+    summary: str, passages: list[str], max_words: int, names: str = ""
+) -> tuple[str, str]:
     """System and user text asking the model to fold old turns into a short summary."""
     story = "\n".join(([summary] if summary else []) + passages)
+    keep = f" Keep every name exactly as written ({names})." if names else ""
     return (
         "You summarize stories briefly and faithfully.",
         f"Story:\n{story}\n\nSummarize this story in at most {max_words} words: who is in "
-        "it, where they are, and what has happened so far. Plain sentences, no title.",
+        f"it, where they are, and what has happened so far. Plain sentences, no title.{keep}",
     )

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from appliance.story.guards import (
+    CastCheck,
     SentenceSplitter,
     cut_at_marker,
     echo_reason,
+    form_reason,
     garbage_reason,
+    lecture_reason,
     loop_reason,
     ngrams,
     normalize,
@@ -53,7 +56,9 @@ def sentences_of(text: str) -> tuple[list[str], str]:
     return ([*sentences, last] if last else sentences), fragment
 
 
-def turn_problems(text: str, earlier: list[str], prompt_texts: Iterable[str]) -> list[str]:
+def turn_problems(
+    text: str, earlier: list[str], prompt_texts: Iterable[str], cast: CastCheck | None = None
+) -> list[str]:
     """Every reason a finished turn would be broken for a listener (empty: none)."""
     if not normalize(text):
         return ["empty"]
@@ -70,6 +75,8 @@ def turn_problems(text: str, earlier: list[str], prompt_texts: Iterable[str]) ->
     for sentence in sentences:
         reason = garbage_reason(sentence) or loop_reason(sentence)
         reason = reason or echo_reason(sentence, prompt_grams)
+        reason = reason or lecture_reason(sentence) or form_reason(sentence)
+        reason = reason or (cast.reason(sentence) if cast is not None else None)
         if reason and reason not in problems:
             problems.append(reason)
     lowered = [normalize(s).lower() for s in sentences]

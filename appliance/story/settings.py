@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from appliance.story.llama_backend import LlamaSettings
+from appliance.story.plan.parts import PartsError, load_parts
 
 
 class StorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     premise: str = Field(
-        default="A small fox named Pip, who lives at the edge of a quiet forest, sets out "
-        "to find where the river begins.",
-        min_length=10,
+        default="",
         max_length=600,
-        description="What the story is about. A new story starts from it.",
+        description="What every story is about, beside its plan (empty: the plan alone). "
+        "To choose the hero, put them in story.parts_file.",
     )
     genre: str = Field(
         default="gentle adventure", min_length=2, max_length=60, description="Kind of story."
@@ -31,15 +32,29 @@ class StorySettings(BaseModel):
     sentences_per_turn: int = Field(
         default=3, ge=1, le=8, description="A turn ends after at most this many sentences."
     )
-    beats: bool = Field(
-        default=True,
-        description="Give each turn a story beat to reach (someone new appears, a small "
-        "problem, ...), so that turns move the story on.",
+    episode_turns: int = Field(
+        default=12,
+        ge=5,
+        le=60,
+        description="An episode tells its plan (setup, troubles, climax, ending) in at most "
+        "this many turns, then ends; the next keeps the hero and the world. A plan has 8 "
+        "steps, and moments beside them (funny, a twist, ...) while turns are to spare.",
     )
-    openers: bool = Field(
+    parts_file: Path | None = Field(
+        default=None,
+        description="A TOML file of story parts of your own (a hero, companions, names, "
+        "places, ...), added to those the package ships.",
+    )
+    plan_seed: int = Field(
+        default=-1,
+        ge=-1,
+        description="Seed for drawing story plans (-1: a new one for every story).",
+    )
+    lead_with_beat: bool = Field(
         default=True,
-        description="Start each turn with a few words chosen for the mood (the local model "
-        "continues from them).",
+        description="Begin each turn with the first words of its beat, written for the "
+        "local model: a small model then tells the plan's beat instead of going on from "
+        "the shape of its last reply.",
     )
     bored_after_turns: int = Field(
         default=4,
@@ -105,3 +120,13 @@ class StorySettings(BaseModel):
     llama: LlamaSettings = Field(
         default_factory=LlamaSettings, description="The local story model (llama.cpp)."
     )
+
+    @field_validator("parts_file")
+    @classmethod
+    def _parts_usable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_parts(value)
+            except PartsError as exc:
+                raise ValueError(str(exc)) from exc
+        return value

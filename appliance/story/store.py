@@ -30,7 +30,7 @@ T = TypeVar("T")
 RETRY_FILE_S = 30.0
 """In memory, try the file again this often (at the next write)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
     id INTEGER PRIMARY KEY,
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS stories (
     audience TEXT NOT NULL,
     summary TEXT NOT NULL DEFAULT '',
     folded_upto INTEGER NOT NULL DEFAULT 0,
-    ended INTEGER NOT NULL DEFAULT 0
+    ended INTEGER NOT NULL DEFAULT 0,
+    plan TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY,
@@ -57,9 +58,15 @@ CREATE TABLE IF NOT EXISTS turns (
     duration_ms REAL NOT NULL,
     tokens INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
+    beat TEXT NOT NULL DEFAULT '{}',
     UNIQUE (story_id, idx)
 );
 """
+ADDED_COLUMNS = (
+    ("stories", "plan", "TEXT NOT NULL DEFAULT ''"),
+    ("turns", "beat", "TEXT NOT NULL DEFAULT '{}'"),
+)
+"""Columns added since version 1: a store written before them gains them on open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,8 @@ class TurnRecord:
     tokens: int
     attempts: int
     created_at: float = field(default_factory=time.time)
+    beat: dict[str, Any] = field(default_factory=dict)
+    """The plan's beat this turn told (kind, text, episode; empty before plans)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,8 @@ class StoryRecord:
     folded_upto: int
     ended: bool
     turn_count: int = 0
+    plan: str = ""
+    """The story's plan as JSON (empty: a story from before plans)."""
 
 
 class StoryStore:
@@ -150,6 +161,10 @@ class StoryStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -272,6 +287,7 @@ class StoryStore:
             folded_upto=row["folded_upto"],
             ended=bool(row["ended"]),
             turn_count=row["turn_count"],
+            plan=row["plan"],
         )
 
     _STORY_SELECT = (
@@ -279,16 +295,16 @@ class StoryStore:
         "FROM stories s"
     )
 
-    def new_story(self, premise: str, genre: str, audience: str) -> StoryRecord:
+    def new_story(self, premise: str, genre: str, audience: str, plan: str = "") -> StoryRecord:
         """Start a story; the one in progress (if any) ends."""
         now = time.time()
 
         def write(db: sqlite3.Connection) -> int:
             db.execute("UPDATE stories SET ended = 1, updated_at = ? WHERE ended = 0", (now,))
             cursor = db.execute(
-                "INSERT INTO stories (created_at, updated_at, premise, genre, audience) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (now, now, premise, genre, audience),
+                "INSERT INTO stories (created_at, updated_at, premise, genre, audience, plan) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (now, now, premise, genre, audience, plan),
             )
             return int(cursor.lastrowid or 0)
 
@@ -315,16 +331,32 @@ class StoryStore:
             )
         )
 
+    def save_plan(self, story_id: int, plan: str) -> None:
+        self._write(
+            lambda db: db.execute(
+                "UPDATE stories SET plan = ?, updated_at = ? WHERE id = ?",
+                (plan, time.time(), story_id),
+            )
+        )
+
     # -- turns ----------------------------------------------------------------------------
 
-    def append_turn(self, story_id: int, turn: TurnRecord) -> None:
-        """Write one finished turn, in one transaction."""
+    def append_turn(
+        self,
+        story_id: int,
+        turn: TurnRecord,
+        *,
+        plan: str | None = None,
+        summary: tuple[str, int] | None = None,
+    ) -> None:
+        """Write one finished turn, and the plan and summary as they are after it, in one
+        transaction: a restart finds the turn and the plan's next step together."""
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO turns (story_id, idx, created_at, text, instruction, mood_label, "
-                "mood, backend, ttft_ms, duration_ms, tokens, attempts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "mood, backend, ttft_ms, duration_ms, tokens, attempts, beat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     story_id,
                     turn.idx,
@@ -338,9 +370,17 @@ class StoryStore:
                     turn.duration_ms,
                     turn.tokens,
                     turn.attempts,
+                    json.dumps(turn.beat),
                 ),
             )
             db.execute("UPDATE stories SET updated_at = ? WHERE id = ?", (time.time(), story_id))
+            if plan is not None:
+                db.execute("UPDATE stories SET plan = ? WHERE id = ?", (plan, story_id))
+            if summary is not None:
+                db.execute(
+                    "UPDATE stories SET summary = ?, folded_upto = ? WHERE id = ?",
+                    (*summary, story_id),
+                )
 
         self._write(write)
 
@@ -359,6 +399,7 @@ class StoryStore:
                 tokens=r["tokens"],
                 attempts=r["attempts"],
                 created_at=r["created_at"],
+                beat=json.loads(r["beat"] or "{}"),
             )
             for r in rows
         ]
@@ -389,4 +430,6 @@ class StoryStore:
         ]
         for turn in self.turns(story_id):
             lines += [turn.text, "", f"<sub>turn {turn.idx + 1}: {turn.mood_label}</sub>", ""]
+            if turn.beat.get("kind") == "ending":
+                lines += [f"*The end of episode {turn.beat.get('episode', '')}.*", ""]
         return "\n".join(lines)

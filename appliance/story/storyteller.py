@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story.context import ContextTurn, FoldCancelledError, RollingContext
-from appliance.story.guards import TurnAssembler, opening
+from appliance.story.guards import CastCheck, TurnAssembler, opening
 from appliance.story.llm import (
     BackendError,
     GenerationRequest,
@@ -27,15 +27,19 @@ from appliance.story.llm import (
     NoBackendError,
     StoryLLM,
 )
-from appliance.story.prompts import Instruction, instruction_for, story_rules, without_opener
+from appliance.story.plan.beats import after
+from appliance.story.plan.parts import StoryParts, load_parts
+from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
+from appliance.story.prompts import Instruction, instruction_for, story_rules
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
 
 log = logging.getLogger(__name__)
 
 WORD_PIECE = re.compile(r"\S+\s*")
-OPENER_TOKENS = 16
-"""Generous room for an opener's tokens (they are a few words)."""
+OPENING_TOKENS = 16
+"""Generous room for a turn's opening words (they are a few)."""
+NAMED = re.compile(r"\bnamed\s+([A-Z][a-z]+)")
 STORY_MEMORY_TURNS = 200
 """How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
@@ -107,6 +111,34 @@ def shift_to(label: str) -> Mood:
     )
 
 
+def new_plan(settings: StorySettings, parts: StoryParts) -> StoryPlan:
+    seed = settings.plan_seed
+    return make_plan(parts, None if seed < 0 else seed)
+
+
+def begin_story(store: StoryStore, settings: StorySettings, parts: StoryParts) -> StoryRecord:
+    """A new story with a plan of its own; the one in progress ends."""
+    plan = new_plan(settings, parts)
+    return store.new_story(
+        settings.premise or plan.goal,
+        settings.genre,
+        settings.audience,
+        plan=plan.model_dump_json(),
+    )
+
+
+def cast_check(plan: StoryPlan, parts: StoryParts) -> CastCheck:
+    kinds = {w for kind in (*parts.kinds, *parts.other_kinds) for w in kind.lower().split()}
+    kinds |= {w for c in plan.cast for w in c.kind.lower().split()}
+    others = {name for text in (*parts.helpers, plan.helper) for name in NAMED.findall(text)}
+    others |= {w for place in (*plan.places, plan.home, plan.world) for w in place.split()}
+    return CastCheck(
+        members=tuple((c.name, c.kind) for c in plan.cast),
+        kinds=frozenset(kinds),
+        others=frozenset(others),
+    )
+
+
 def mood_dict(mood: Mood | None) -> dict[str, object]:
     if mood is None:
         return {}
@@ -137,17 +169,45 @@ class Storyteller:
         self.resuming = False
         self.prepared: dict[str, PreparedAnswer] = {}
         self.prepared_used = 0
+        self.parts = load_parts(settings.parts_file)
+        self._cold = True
+        """The story's prompt is not in the model's cache (a start, a new episode)."""
         story = store.current_story()
-        self.story: StoryRecord = story or store.new_story(
-            settings.premise, settings.genre, settings.audience
-        )
+        self.story: StoryRecord = story or self._begin_story()
+        self.plan = self._plan_of(self.story)
         self.context = self._load_context(self.story)
         self.resuming = bool(self.context.turns)
+
+    def _new_plan(self) -> StoryPlan:
+        return new_plan(self.settings, self.parts)
+
+    def _begin_story(self) -> StoryRecord:
+        return begin_story(self.store, self.settings, self.parts)
+
+    def _plan_of(self, story: StoryRecord) -> StoryPlan:
+        """The story's saved plan; a story from before plans (or with a plan that no longer
+        reads) gets a new one, kept from now on."""
+        if story.plan:
+            try:
+                return StoryPlan.model_validate_json(story.plan)
+            except ValueError as exc:
+                log.warning(
+                    "story %d: its plan is unreadable (%s); drawing a new one", story.id, exc
+                )
+        plan = self._new_plan()
+        self.store.save_plan(story.id, plan.model_dump_json())
+        return plan
 
     def _load_context(self, story: StoryRecord) -> RollingContext:
         turns = [ContextTurn(t.instruction, t.text) for t in self.store.turns(story.id)]
         return RollingContext(
-            self.settings, self.n_ctx, story.summary, turns, folded_upto=story.folded_upto
+            self.settings,
+            self.n_ctx,
+            self.plan,
+            summary=story.summary,
+            turns=turns,
+            folded_upto=story.folded_upto,
+            cast_check=cast_check(self.plan, self.parts),
         )
 
     @property
@@ -155,9 +215,9 @@ class Storyteller:
         return len(self.context.turns)
 
     def new_story(self) -> StoryRecord:
-        self.story = self.store.new_story(
-            self.settings.premise, self.settings.genre, self.settings.audience
-        )
+        self.story = self._begin_story()
+        self.plan = self._plan_of(self.story)
+        self._cold = True
         self.context = self._load_context(self.story)
         self.calm_turns = 0
         self.resuming = False
@@ -190,8 +250,8 @@ class Storyteller:
         """
         if not self.context.turns:
             return False
-        room = (self.settings.llama.max_tokens + OPENER_TOKENS) * turns_ahead
-        instruction = self.context.instructions()[-1]
+        room = (self.settings.llama.max_tokens + OPENING_TOKENS) * turns_ahead
+        instruction = self._instruction(None).text
         try:
             folded = self.context.make_room(self.llm, instruction, room, self._save_summary, cancel)
         except FoldCancelledError:
@@ -202,7 +262,10 @@ class Storyteller:
             return False
         if folded:
             self._status("older turns folded into the summary")
-            self._warm(instruction, cancel or threading.Event())
+        if folded or self._cold:
+            cancel = cancel or threading.Event()
+            self._warm(instruction, cancel)
+            self._cold = cancel.is_set()
         return folded
 
     def _warm(self, instruction: str, cancel: threading.Event) -> None:
@@ -221,12 +284,7 @@ class Storyteller:
 
     def _instruction(self, mood: Mood | None) -> Instruction:
         return instruction_for(
-            mood,
-            self.settings,
-            first_turn=not self.context.turns,
-            calm_turns=self.calm_turns,
-            resuming=self.resuming,
-            turn=len(self.context.turns),
+            mood, self.settings, self.plan, calm_turns=self.calm_turns, resuming=self.resuming
         )
 
     def _prepared_key(self, instruction: Instruction) -> tuple[object, ...]:
@@ -235,7 +293,6 @@ class Storyteller:
             len(self.context.turns),
             self.context.folded_upto,
             instruction.text,
-            instruction.opener,
         )
 
     def prepare(self, labels: list[str], cancel: threading.Event) -> int:
@@ -297,8 +354,10 @@ class Storyteller:
         """
         control = control or TurnControl()
         instruction = self._instruction(mood)
-        # Room for the reply, and for the opener written into it.
-        reply_tokens = self.settings.llama.max_tokens + (OPENER_TOKENS if instruction.opener else 0)
+        # Room for the reply, and for the opening written into it.
+        reply_tokens = self.settings.llama.max_tokens + (
+            OPENING_TOKENS if instruction.opening else 0
+        )
         idx = len(self.context.turns)
         try:
             if self.context.make_room(self.llm, instruction.text, reply_tokens, self._save_summary):
@@ -313,6 +372,7 @@ class Storyteller:
         if result is None:
             return None
         assembler, stats, attempts, first_sentence_s = result
+        beat = instruction.beat
         record = TurnRecord(
             idx=idx,
             text=assembler.text,
@@ -324,14 +384,40 @@ class Storyteller:
             duration_ms=(time.monotonic() - started) * 1000,
             tokens=stats.completion_tokens,
             attempts=attempts,
+            beat={
+                "kind": beat.kind,
+                "text": beat.text,
+                "way": beat.way,
+                "step": beat.step,
+                "episode": self.plan.episode,
+                "treasure": self.plan.treasure,
+            },
         )
-        self.store.append_turn(self.story.id, record)
+        plan = after(self.plan, beat)
+        fold = None
+        if beat.ends_episode:
+            # The episode is over: the next keeps the cast and the world, and begins with
+            # a context of its own (how this one ended is in the plan's "earlier").
+            plan = next_episode(self.parts, plan)
+            fold = ("", idx + 1)
+        self.store.append_turn(self.story.id, record, plan=plan.model_dump_json(), summary=fold)
         self.context.add(ContextTurn(instruction.text, assembler.text))
+        self.plan = self.context.plan = plan
+        if fold is not None:
+            self.context.summary, self.context.folded_upto = fold
+            self.context.cast_check = cast_check(plan, self.parts)
+            self._cold = True
+            self._status(f"episode {plan.episode - 1} ended", episode=str(plan.episode - 1))
         self.resuming = False
         self.calm_turns = self.calm_turns + 1 if instruction.label == "neutral" else 0
         self.emit(
             StoryEvent(
-                kind="turn_finished", t=time.monotonic(), turn_id=idx, text=record.text, mood=mood
+                kind="turn_finished",
+                t=time.monotonic(),
+                turn_id=idx,
+                text=record.text,
+                mood=mood,
+                status={"beat": beat.kind, "episode": str(record.beat["episode"])},
             )
         )
         return FinishedTurn(
@@ -372,16 +458,17 @@ class Storyteller:
             max_tokens=llama.max_tokens,
             temperature=min(temperature, 1.5),
             seed=seed,
-            # Without the openers: they come back by design, and banning what followed
-            # them before only drives the model to odd words.
-            avoid_repeating=(self.context.summary, *(without_opener(text) for text in story)),
-            # Small models parrot their instructions into the story.
-            avoid_echo=(instruction.text, *self.context.instructions()[-4:]),
-            avoid_openings=tuple(opening(text) for text in story[-6:]),
+            avoid_repeating=(self.context.summary, *story),
+            # Small models parrot their tone words into the story ("make it funny"). The
+            # beat is not banned: its names and places are meant to be used.
+            avoid_echo=(instruction.direction,) if instruction.direction else (),
+            # Not the same first two words as any turn before (the whole story).
+            avoid_openings=tuple(opening(text, 2) for text in story),
+            free_words=self.plan.proper_names(),
             no_repeat_ngram=no_repeat,
             # No trailing space: the model writes the next word with its own leading
-            # space, as it would anywhere; a bare space would push it to odd tokens.
-            prefill=instruction.opener,
+            # space, as it would anywhere.
+            prefill=instruction.opening,
         )
 
     def story_so_far(self) -> list[str]:
@@ -462,14 +549,13 @@ class Storyteller:
         request = self.request_for(instruction, attempt, urgent=control.urgent)
         if head_start:
             request = dataclasses.replace(request, prefill=head_start)
-        # What the model must not parrot: its rules and instructions (not the premise
-        # or the summary, which it may well retell).
-        instructions = tuple(m.content for m in request.messages if m.role == "user")
+        # What the model must not parrot: its rules and tone words (not the beat, the
+        # plan or the summary, which it is meant to tell).
         assembler = TurnAssembler(
-            prompt_texts=(story_rules(self.settings), *instructions),
+            prompt_texts=(story_rules(self.settings), instruction.direction),
             target_sentences=self.settings.sentences_per_turn,
             story_texts=tuple(turn.text for turn in self.context.recent),
-            opener=instruction.opener,
+            cast=self.context.cast_check,
         )
         stats = GenerationStats()
         cancel = threading.Event()

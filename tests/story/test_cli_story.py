@@ -187,10 +187,17 @@ def test_bench_quality_json_and_turn_lines(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
-    for key in ("turns", "broken", "novelty_mean", "novelty_min", "adherence", "turn_s_mean"):
+    figures = ["turns", "broken", "novelty_mean", "novelty_min", "adherence", "turn_s_mean"]
+    figures += ["lecture", "echo3", "motif_max", "same_start", "foreign", "beats_followed"]
+    for key in figures:
         assert isinstance(report[key], int | float), key
     assert report["model"] == SMOL and report["turns"] == 4
     assert "ttft_warm_ms" in report
+    assert isinstance(report["cast_kept"], bool)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [line["mood"] for line in lines] == ["happy", "happy", "sad", "sad"]
+    # The 4 turns asked for, then the episode they began, told to its end.
+    assert [line["mood"] for line in lines][:4] == ["happy", "happy", "sad", "sad"]
+    assert report["turns_told"] == sum(1 for line in lines if line["text"] is not None)
+    assert report["episodes_begun"] == report["episodes_ended"] == 1
+    assert lines[-1]["beat"]["kind"] == "ending"
     assert all(set(line) >= {"mood", "instruction", "text"} for line in lines)

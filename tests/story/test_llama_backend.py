@@ -12,6 +12,8 @@ from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
 from tests.story.conftest import smol_llama
 
+QWEN_05B = "qwen2.5-coder-0.5b-instruct"
+
 SYSTEM = ChatMessage("system", "You are a storyteller. Write short, gentle stories.")
 
 
@@ -165,3 +167,46 @@ def test_a_gguf_path_works_as_the_model(models_dir: Path) -> None:
     backend.load()
     assert backend.ready
     backend.close()
+
+
+def test_auto_takes_the_first_model_fast_enough_here(models_dir: Path) -> None:
+    settings = smol_llama(model="auto", auto_models=("smollm2-135m-instruct", QWEN_05B))
+    backend = LlamaBackend(settings, models_dir)
+    backend.load()
+    try:
+        assert backend.chosen_model == "smollm2-135m-instruct"
+        assert backend.name == "local smollm2-135m-instruct"
+        assert backend.choice.startswith("smollm2-135m-instruct: first token ")
+        assert "tokens/s" in backend.choice
+    finally:
+        backend.close()
+
+
+def test_auto_passes_over_a_model_too_slow_or_missing(models_dir: Path, tmp_path: Path) -> None:
+    # No model reads a prompt in a tenth of a millisecond: the first fails the probe.
+    strict = smol_llama(
+        model="auto",
+        auto_models=("smollm2-135m-instruct", QWEN_05B),
+        auto_max_first_token_s=1e-4,
+    )
+    backend = LlamaBackend(strict, models_dir)
+    backend.load()
+    try:
+        assert backend.chosen_model == QWEN_05B and backend.name == f"local {QWEN_05B}"
+        assert backend.choice == f"{QWEN_05B}: the larger model is too slow here"
+    finally:
+        backend.close()
+    # A preferred model that is not on this device is passed over without a try.
+    mine = tmp_path / "models"
+    mine.mkdir()
+    for name in ("SmolLM2-135M-Instruct.Q4_1.gguf", "MANIFEST"):
+        (mine / name).symlink_to(models_dir / name)
+    missing = smol_llama(model="auto", auto_models=(QWEN_05B, "smollm2-135m-instruct"))
+    backend = LlamaBackend(missing, mine)
+    assert backend.auto_candidates() == ["smollm2-135m-instruct"]
+    backend.load()
+    try:
+        assert backend.chosen_model == "smollm2-135m-instruct"
+        assert "not here" in backend.choice
+    finally:
+        backend.close()

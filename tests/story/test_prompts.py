@@ -1,99 +1,90 @@
 from __future__ import annotations
 
-import pytest
-
 from appliance.commands.story import mood_for
 from appliance.events import Emotions, Mood
+from appliance.story.plan.beats import after
+from appliance.story.plan.parts import load_parts
+from appliance.story.plan.planner import StoryPlan, make_plan
 from appliance.story.prompts import (
-    KIND_BEATS,
-    MOOD_INSTRUCTIONS,
-    OPEN_BEATS,
-    OPENERS,
+    RESUME_INSTRUCTION,
+    SHIFT_PREFIX,
+    TONES,
     instruction_for,
     system_prompt,
-    without_opener,
 )
 from appliance.story.settings import StorySettings
 
 SETTINGS = StorySettings()
 
 
-@pytest.mark.parametrize(
-    ("label", "words"),
-    [
-        ("happy", "joyful"),
-        ("sad", "comfort"),
-        ("fear", "everyone is safe"),
-        ("angry", "make peace"),
-        ("surprise", "Reveal"),
-        ("disgust", "something pleasant"),
-        ("neutral", "next step"),
-        ("away", "twist"),
-    ],
-)
-def test_each_mood_steers_the_story(label: str, words: str) -> None:
-    instruction = instruction_for(mood_for(label, None), SETTINGS, first_turn=False)
-    assert instruction.label == label
-    assert words in instruction.text
-    assert instruction.opener in OPENERS[label]
+def plan_under_way(seed: int = 3, steps: int = 1) -> StoryPlan:
+    """A plan whose setup (and ``steps`` steps in all) has been told."""
+    plan = make_plan(load_parts(), seed)
+    for _ in range(steps):
+        plan = after(plan, instruction_for(mood_for("neutral", None), SETTINGS, plan).beat)
+    return plan
+
+
+def test_each_turn_tells_the_next_beat_and_a_tone() -> None:
+    plan = plan_under_way()
+    instruction = instruction_for(mood_for("neutral", None), SETTINGS, plan)
+    step = plan.steps[plan.cursor]
+    assert instruction.text.startswith(f"Next: {step.text}.")
+    assert instruction.beat.step == plan.cursor
     assert "reader" not in instruction.text.lower()  # small models echo it into the story
+    happy = instruction_for(mood_for("happy", None), SETTINGS, plan)
+    assert happy.direction == TONES["happy"] and happy.text.endswith(TONES["happy"])
+
+
+def test_the_first_turn_begins_the_story_and_leads_with_the_beat() -> None:
+    plan = make_plan(load_parts(), 3)
+    first = instruction_for(None, SETTINGS, plan)
+    assert first.text.startswith("Begin the story: ")
+    assert first.beat.kind == "setup"
+    opening = first.beat.text.split()[:3]
+    assert first.opening.lower() == " ".join(opening).lower()
+    plain = instruction_for(None, SETTINGS.model_copy(update={"lead_with_beat": False}), plan)
+    assert plain.opening == ""
 
 
 def test_a_shift_is_said() -> None:
-    steady = instruction_for(mood_for("sad", "sad"), SETTINGS, first_turn=False)
-    shifted = instruction_for(mood_for("sad", "happy"), SETTINGS, first_turn=False)
-    assert steady.text.endswith(MOOD_INSTRUCTIONS["sad"])
-    assert "Change the tone now." in shifted.text
-    assert "Change the tone now." not in steady.text
-
-
-def test_every_turn_gets_somewhere_new_to_go() -> None:
-    mood = mood_for("neutral", None)
-    beats = {
-        instruction_for(mood, SETTINGS, first_turn=False, turn=n).text.split(".")[0]
-        for n in range(len(OPEN_BEATS))
-    }
-    assert len(beats) == len(OPEN_BEATS)
-    comforting = instruction_for(mood_for("sad", None), SETTINGS, first_turn=False, turn=2)
-    assert any(beat in comforting.text for beat in KIND_BEATS)
-    plain = instruction_for(
-        mood, SETTINGS.model_copy(update={"beats": False, "openers": False}), first_turn=False
-    )
-    assert plain.text == MOOD_INSTRUCTIONS["neutral"] and plain.opener == ""
-
-
-def test_openers_are_taken_off_for_the_copy_check() -> None:
-    assert without_opener("With a happy skip, Pip ran home.") == "Pip ran home."
-    assert without_opener("Pip ran home.") == "Pip ran home."
+    plan = plan_under_way()
+    steady = instruction_for(mood_for("sad", "sad"), SETTINGS, plan)
+    shifted = instruction_for(mood_for("sad", "happy"), SETTINGS, plan)
+    assert SHIFT_PREFIX.strip() in shifted.text
+    assert SHIFT_PREFIX.strip() not in steady.text
 
 
 def test_an_unsure_reading_counts_as_calm() -> None:
     emotions = Emotions(happy=0.4, sad=0.35, neutral=0.25)
     unsure = Mood(emotions, "happy", 0.4, 1, True, False, 0.0)
-    assert instruction_for(unsure, SETTINGS, first_turn=False).label == "neutral"
+    assert instruction_for(unsure, SETTINGS, plan_under_way()).label == "neutral"
 
 
-def test_long_calm_becomes_boredom() -> None:
+def test_long_calm_becomes_boredom_and_brings_a_twist() -> None:
     calm = mood_for("neutral", None)
-    assert instruction_for(calm, SETTINGS, first_turn=False, calm_turns=1).label == "neutral"
-    bored = instruction_for(calm, SETTINGS, first_turn=False, calm_turns=SETTINGS.bored_after_turns)
+    plan = plan_under_way()
+    assert instruction_for(calm, SETTINGS, plan, calm_turns=1).label == "neutral"
+    bored = instruction_for(calm, SETTINGS, plan, calm_turns=SETTINGS.bored_after_turns)
     assert bored.label == "bored"
-    assert "twist" in bored.text
+    assert bored.beat.kind == "twist" and bored.beat.text == plan.twists[0]
 
 
-def test_first_turn_begins_and_a_return_recaps() -> None:
-    first = instruction_for(None, SETTINGS, first_turn=True)
-    assert first.text.startswith("Begin the story.") and first.opener == ""
-    back = instruction_for(mood_for("happy", None), SETTINGS, first_turn=False, resuming=True)
-    assert back.text.startswith("Recall in one line where we were")
-    assert back.opener == ""
+def test_a_return_recaps_and_is_not_led() -> None:
+    back = instruction_for(mood_for("happy", None), SETTINGS, plan_under_way(), resuming=True)
+    assert RESUME_INSTRUCTION in back.text
+    assert back.opening == ""
 
 
-def test_the_system_prompt_carries_premise_rules_and_summary() -> None:
+def test_the_system_prompt_carries_the_plan_premise_rules_and_summary() -> None:
     custom = StorySettings(premise="A robot learns to paint sunsets.", audience="children")
-    text = system_prompt(custom, "The robot found a brush.")
+    plan = plan_under_way()
+    text = system_prompt(custom, plan, "The robot found a brush.")
     assert "A robot learns to paint sunsets." in text
     assert "for children" in text
-    assert "safe for a child" in text
+    assert "safe" in text and "no lessons or morals" in text
+    for character in plan.cast:
+        assert f"{character.name} is a {character.kind}" in text
+    assert plan.goal in text and plan.places[0] in text
     assert text.endswith("The story so far: The robot found a brush.")
-    assert "story so far" not in system_prompt(custom, "")
+    assert "story so far" not in system_prompt(custom, plan, "")

@@ -18,7 +18,8 @@ from appliance.story.no_repeat import NoRepeatNGrams, TokenSpellings
 from appliance.story.prompts import story_rules
 from appliance.story.quality import novelty, sentiment_ok, turn_problems
 from appliance.story.store import StoryStore
-from appliance.story.storyteller import Storyteller
+from appliance.story.storyteller import Storyteller, cast_check
+from appliance.story.whole_story import story_figures
 from tests.story.conftest import smol_story
 
 EARLIER = [
@@ -117,23 +118,37 @@ def test_the_constraint_stops_a_real_model_copying_its_context(smollm: LlamaBack
     assert not long_runs.intersection(ngrams(words(constrained), 6))
 
 
-def test_twenty_turns_of_the_smallest_model_have_no_broken_turn(
+def test_thirty_turns_of_the_smallest_model_keep_the_hero_and_end(
     smollm: LlamaBackend, tmp_path: Path
 ) -> None:
+    """Deterministic SmolLM2, 30 turns: no broken turn, the hero's name and kind kept all
+    through, and episodes that reach their endings (the next keeping the hero)."""
     settings = smol_story()
     store = StoryStore(tmp_path / "stories.sqlite3")
     storyteller = Storyteller(
         settings, StoryBackends(settings, smollm, None), store, n_ctx=settings.llama.n_ctx
     )
+    hero = storyteller.plan.hero
+    check = cast_check(storyteller.plan, storyteller.parts)
     texts: list[str] = []
+    told: list[tuple[str, dict[str, object]]] = []
     previous = None
-    for label in scripted_moods(20):
+    for label in scripted_moods(30):
         if previous == "away" and label != "away":
             storyteller.reader_returned()
         finished = storyteller.next_turn(mood_for(label, previous))
         previous = label
         assert finished is not None, f"turn {len(texts)} given up: {storyteller.guard_counts}"
         record = finished.record
-        assert turn_problems(record.text, texts, (story_rules(settings), record.instruction)) == []
+        assert turn_problems(record.text, texts, (story_rules(settings),), check) == []
         texts.append(record.text)
+        told.append((record.text, record.beat))
     store.close()
+    assert storyteller.plan.hero == hero
+    figures = story_figures(told, check, hero.name, frozenset())
+    assert figures.cast_kept, figures.cast_problems
+    assert figures.foreign == 0 and figures.lecture == 0
+    assert figures.episodes_ended >= 2
+    endings = [i for i, (_text, beat) in enumerate(told) if beat["kind"] == "ending"]
+    assert all(told[i + 1][1]["kind"] == "setup" for i in endings if i + 1 < len(told))
+    assert all(i < settings.episode_turns * (n + 1) for n, i in enumerate(endings))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -161,3 +162,47 @@ def test_an_unreadable_database_file_is_kept_aside_and_a_new_one_begun(tmp_path:
     assert store.integrity_ok()
     kept = list(tmp_path.glob("s.sqlite3.unreadable-*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
+
+
+def test_the_plan_and_the_beat_are_written_with_the_turn(tmp_path: Path) -> None:
+    store = StoryStore(tmp_path / "s.sqlite3")
+    story = store.new_story("A fox.", "adventure", "all ages", plan='{"cursor": 0}')
+    told = dataclasses.replace(turn(0), beat={"kind": "setup", "episode": 1})
+    store.append_turn(story.id, told, plan='{"cursor": 1}', summary=("", 1))
+    store.close()
+    reopened = StoryStore(tmp_path / "s.sqlite3")
+    again = reopened.story(story.id)
+    assert again is not None and again.plan == '{"cursor": 1}' and again.folded_upto == 1
+    assert reopened.turns(story.id)[0].beat == {"kind": "setup", "episode": 1}
+    reopened.close()
+
+
+def test_a_store_from_before_plans_gains_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE stories (id INTEGER PRIMARY KEY, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL, premise TEXT NOT NULL, genre TEXT NOT NULL,
+            audience TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '',
+            folded_upto INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE turns (id INTEGER PRIMARY KEY, story_id INTEGER NOT NULL
+            REFERENCES stories(id), idx INTEGER NOT NULL, created_at REAL NOT NULL,
+            text TEXT NOT NULL, instruction TEXT NOT NULL, mood_label TEXT NOT NULL,
+            mood TEXT NOT NULL, backend TEXT NOT NULL, ttft_ms REAL NOT NULL,
+            duration_ms REAL NOT NULL, tokens INTEGER NOT NULL, attempts INTEGER NOT NULL,
+            UNIQUE (story_id, idx));
+        INSERT INTO stories VALUES (1, 0, 0, 'A fox.', 'adventure', 'all ages', '', 0, 0);
+        INSERT INTO turns VALUES (1, 1, 0, 0, 'Pip woke up.', 'Begin.', 'neutral', '{}',
+            'local test', 1, 1, 1, 1);
+        PRAGMA user_version=1;
+        """
+    )
+    old.close()
+    store = StoryStore(path)
+    story = store.current_story()
+    assert story is not None and story.plan == ""
+    assert [(t.text, t.beat) for t in store.turns(1)] == [("Pip woke up.", {})]
+    store.save_plan(1, '{"cursor": 0}')
+    assert (store.story(1) or story).plan == '{"cursor": 0}'
+    store.close()

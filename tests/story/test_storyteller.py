@@ -11,7 +11,7 @@ from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import GenerationRequest, GenerationStats, StoryLLM
-from appliance.story.prompts import OPENERS, instruction_for
+from appliance.story.prompts import SHIFT_PREFIX, TONES, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl, shift_to
@@ -61,15 +61,20 @@ def test_a_turn_streams_whole_sentences_and_is_stored(
 
 def test_the_mood_changes_the_instruction(smollm: LlamaBackend, store: StoryStore) -> None:
     storyteller, _ = teller(smollm, store)
+    plan = storyteller.plan
     storyteller.next_turn(mood_for("happy", None))
-    storyteller.next_turn(mood_for("sad", "happy"))
-    storyteller.next_turn(mood_for("away", "sad"))
-    happy, sad, away = store.turns(storyteller.story.id)
-    assert "joyful" in happy.instruction
-    assert "Change the tone now." in sad.instruction
-    assert "comfort" in sad.instruction
-    assert "twist" in away.instruction and away.mood_label == "away"
-    assert sad.text.startswith(OPENERS["sad"]) and away.text.startswith(OPENERS["away"])
+    storyteller.next_turn(mood_for("neutral", "happy"))
+    storyteller.next_turn(mood_for("happy", "neutral"))
+    storyteller.next_turn(mood_for("away", "happy"))
+    setup, step, funny, away = store.turns(storyteller.story.id)
+    assert setup.beat["kind"] == "setup" and setup.instruction.startswith("Begin the story: ")
+    assert step.beat["step"] == 1 and plan.steps[1].text in step.instruction
+    # A smile: the plan's funny moment, said from the turn's first words.
+    assert funny.beat["kind"] == "funny" and funny.beat["text"] == plan.funny[0]
+    assert SHIFT_PREFIX + TONES["happy"] in funny.instruction
+    assert funny.text.lower().startswith(" ".join(plan.funny[0].split()[:3]).lower())
+    # Looking away: a twist the plan allows, once the plot has moved on a step.
+    assert away.mood_label == "away" and away.beat["step"] == 2
 
 
 def test_cut_ends_the_turn_at_the_next_sentence(smollm: LlamaBackend, store: StoryStore) -> None:
@@ -132,7 +137,7 @@ def test_a_turn_told_again_gets_new_seeds(smollm: LlamaBackend, store: StoryStor
     storyteller = Storyteller(
         settings, StoryBackends(settings, smollm, None), store, n_ctx=1024, emit=emit
     )
-    instruction = instruction_for(mood_for("happy", None), settings, first_turn=True)
+    instruction = instruction_for(mood_for("happy", None), settings, storyteller.plan)
     first_seed = storyteller.request_for(instruction).seed
     assert storyteller.next_turn(mood_for("happy", None), control) is None
     again = storyteller.request_for(instruction).seed
@@ -146,14 +151,18 @@ def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path)
     first.next_turn(mood_for("happy", None))
     first.next_turn(mood_for("happy", "happy"))
     story_id = first.story.id
+    plan = first.plan
     store.close()
     reopened = StoryStore(path)
     second, _ = teller(smollm, reopened)
     assert second.story.id == story_id
     assert second.turn_count == 2
-    finished = second.next_turn(mood_for("happy", None))
+    # The same plan, at the same place: the cast, the goal and the next step.
+    assert second.plan == plan and plan.turns_told == 2
+    finished = second.next_turn(mood_for("neutral", None))
     assert finished is not None and finished.record.idx == 2
     assert finished.record.instruction.startswith("Recall in one line")
+    assert finished.record.beat["step"] == plan.cursor
     reopened.close()
 
 
@@ -165,18 +174,21 @@ def test_a_new_story_starts_over(smollm: LlamaBackend, store: StoryStore) -> Non
     assert storyteller.story.id != old and storyteller.turn_count == 0
     finished = storyteller.next_turn(mood_for("happy", None))
     assert finished is not None and finished.record.idx == 0
-    assert finished.record.instruction.startswith("Begin the story.")
+    assert finished.record.instruction.startswith("Begin the story: ")
 
 
 def test_sixty_turns_never_overflow_the_window(smollm: LlamaBackend, store: StoryStore) -> None:
     """The prompt stays within n_ctx with room for the reply, folding old turns in large
     steps, and the summary stays short."""
-    settings = smol_story(llama=smol_llama(n_ctx=1024), keep_recent_turns=4, summary_max_words=50)
+    settings = smol_story(
+        llama=smol_llama(n_ctx=1024), keep_recent_turns=4, summary_max_words=50, episode_turns=60
+    )
     storyteller, events = teller(smollm, store, settings)
     moods = ["happy", "sad", "fear", "surprise", "neutral", "angry", "away"]
     prompt_sizes = []
     folds_seen = 0
     turns_made = 0
+    summaries = 0
     for n in range(60):
         before = storyteller.context.folded_upto
         finished = storyteller.next_turn(mood_for(moods[n % 7], moods[(n - 1) % 7]))
@@ -189,10 +201,11 @@ def test_sixty_turns_never_overflow_the_window(smollm: LlamaBackend, store: Stor
             prompt_sizes.append(finished.prompt_tokens)
         summary_words = len(storyteller.context.summary.split())
         assert summary_words <= settings.summary_max_words
+        summaries += bool(storyteller.context.summary)
     assert turns_made >= 55
     assert max(prompt_sizes) + settings.llama.max_tokens <= settings.llama.n_ctx
     assert 1 <= folds_seen <= 20
-    assert storyteller.context.summary
+    assert summaries  # folds happened within episodes, not only at their ends
     story = store.story(storyteller.story.id)
     assert story is not None and story.summary == storyteller.context.summary
     assert any("folded" in e.status.get("message", "") for e in events if e.kind == "status")
@@ -203,11 +216,12 @@ def test_folding_ahead_keeps_the_fold_out_of_the_turns(
 ) -> None:
     """Folded while idle, the story never makes a waiting reader sit through a fold."""
     events: list[StoryEvent] = []
-    settings = smol_story(keep_recent_turns=2)
+    settings = smol_story(keep_recent_turns=2, episode_turns=60)
     storyteller = Storyteller(
         settings, StoryBackends(settings, smollm, None), store, n_ctx=1024, emit=events.append
     )
     folds_ahead = 0
+    summaries = 0
     for turn in range(16):
         folds_ahead += storyteller.fold_ahead()
         before = len(events)
@@ -216,14 +230,15 @@ def test_folding_ahead_keeps_the_fold_out_of_the_turns(
             e for e in events[before:] if e.kind == "status" and "folded" in e.status["message"]
         ]
         assert folded_in_turn == [], f"turn {turn} had to fold"
+        summaries += bool(storyteller.context.summary)
     assert folds_ahead >= 1
-    assert storyteller.context.summary
+    assert summaries
 
 
 def test_a_fold_called_off_by_a_shift_changes_nothing(
     smollm: LlamaBackend, store: StoryStore
 ) -> None:
-    settings = smol_story(keep_recent_turns=2)
+    settings = smol_story(keep_recent_turns=2, episode_turns=60)
     storyteller, events = teller(smollm, store, settings)
     llm = CancellingLLM(StoryBackends(settings, smollm, None))
     storyteller.llm = llm
@@ -330,3 +345,71 @@ def test_preparing_stops_when_called_off(smollm: LlamaBackend, store: StoryStore
     assert storyteller.prepare(["sad", "fear"], cancel) == 0
     assert len(events) == told  # nothing shown, nothing stored
     assert len(store.turns(storyteller.story.id)) == 1
+
+
+def test_an_episode_ends_and_the_next_keeps_the_hero(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    settings = smol_story(episode_turns=5)
+    storyteller, events = teller(smollm, store, settings)
+    first = storyteller.plan
+    beats = []
+    for _ in range(6):
+        finished = storyteller.next_turn(mood_for("neutral", None))
+        assert finished is not None
+        beats.append(finished.record.beat)
+    # Five turns: the setup, two steps, and (what did not fit skipped) climax and ending.
+    assert [b["kind"] for b in beats[:5]] == ["setup", "go", "trouble", "climax", "ending"]
+    assert {b["episode"] for b in beats[:5]} == {1}
+    assert beats[5]["kind"] == "setup" and beats[5]["episode"] == 2
+    second = storyteller.plan
+    assert second.episode == 2 and second.hero == first.hero and second.world == first.world
+    assert second.shape != first.shape and second.turns_told == 1
+    ended = [e for e in events if e.kind == "turn_finished" and e.status.get("beat") == "ending"]
+    assert len(ended) == 1
+    assert any(e.status.get("message") == "episode 1 ended" for e in events)
+    # The new episode has a context of its own; how the last one ended is in the prompt.
+    assert storyteller.context.folded_upto == 5 and len(storyteller.context.recent) == 1
+    system = storyteller.context.messages("Next.")[0].content
+    assert "Told before: " in system and second.goal in system
+    # And a restart finds episode 2 where it was.
+    again, _ = teller(smollm, store, settings)
+    assert again.plan == second and again.context.folded_upto == 5
+
+
+class RenamingLLM(WrappedLLM):
+    """The real model, except that every summary it writes turns the hero into a fish."""
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        if request.purpose == "summary":
+            return iter([f"The fish {self.hero} found a key. Then everyone went home."])
+        return self.llm.stream(request, cancel, stats)
+
+    hero = ""
+
+
+def test_a_fold_keeps_the_plan_and_never_renames_the_hero(
+    smollm: LlamaBackend, store: StoryStore
+) -> None:
+    settings = smol_story(llama=smol_llama(n_ctx=768), keep_recent_turns=2, episode_turns=60)
+    storyteller, _events = teller(smollm, store, settings)
+    renaming = RenamingLLM(StoryBackends(settings, smollm, None))
+    renaming.hero = storyteller.plan.hero.name
+    storyteller.llm = renaming
+    for turn in range(30):
+        storyteller.next_turn(mood_for("happy" if turn % 2 else "neutral", None))
+        if storyteller.context.summary:
+            break
+    else:
+        pytest.fail("the window never filled")
+    summary = storyteller.context.summary
+    # The model's summary was refused: its stand-in is the folded turns' first sentences.
+    assert summary and "fish" not in summary
+    folded = " ".join(t.text for t in store.turns(storyteller.story.id))
+    assert set(summary.split()) <= set(folded.split())
+    # The plan's facts stay in the prompt whatever the summary says.
+    system = storyteller.context.messages("Next.")[0].content
+    plan = storyteller.plan
+    assert plan.goal in system and all(f"{c.name} is a {c.kind}" in system for c in plan.cast)

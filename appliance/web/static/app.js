@@ -109,7 +109,7 @@ function showStatus(status) {
 
 function turnParagraph(turn) {
   const p = document.createElement("p");
-  p.className = "turn";
+  p.className = turn.ending ? "turn ending" : "turn";
   p.dataset.turn = String(turn.idx);
   p.dataset.mood = turn.mood_label || "";
   p.textContent = turn.text;
@@ -138,7 +138,7 @@ function onTurn(data) {
     setText("current", "");
   } else if (data.phase === "finished") {
     if (!$("turns").querySelector('[data-turn="' + data.turn + '"]')) {
-      $("turns").appendChild(turnParagraph({ idx: data.turn, text: data.text, mood_label: data.mood_label }));
+      $("turns").appendChild(turnParagraph({ idx: data.turn, text: data.text, mood_label: data.mood_label, ending: data.ending }));
     }
     state.currentTurn = null;
     state.currentText = "";

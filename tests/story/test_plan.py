@@ -1,0 +1,183 @@
+"""Story plans: parts as data, a cast and a plot drawn from them, beats chosen by the mood."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from appliance.story.plan.beats import after, choose_beat, spare_turns
+from appliance.story.plan.parts import PartsError, builtin_parts, load_parts
+from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
+from appliance.story.settings import StorySettings
+
+PARTS = load_parts()
+EPISODE = 12
+
+
+def told(plan: StoryPlan, labels: list[str], episode_turns: int = EPISODE) -> StoryPlan:
+    for label in labels:
+        plan = after(plan, choose_beat(plan, label, episode_turns))
+    return plan
+
+
+def test_a_plan_has_a_cast_a_world_a_goal_troubles_a_climax_and_an_ending() -> None:
+    plan = make_plan(PARTS, 11)
+    assert len(plan.cast) == 3
+    assert len({c.name for c in plan.cast}) == 3 and len({c.kind for c in plan.cast}) == 3
+    assert all(c.trait and c.pronoun in ("he", "she") for c in plan.cast)
+    assert plan.world in {w.name for w in PARTS.worlds} and len(plan.places) == 4
+    assert plan.hero.name in plan.goal
+    kinds = [step.kind for step in plan.steps]
+    assert kinds[0] == "setup" and kinds[-1] == "ending" and "climax" in kinds
+    assert kinds.count("trouble") >= 2 and "worse" in kinds
+    # Every trouble comes with the way it eases (a frown) and the way it is made safe (fear).
+    for step in plan.steps:
+        if step.kind in ("trouble", "worse"):
+            assert step.ease and step.safe
+        assert "{" not in step.text  # every placeholder filled
+    assert plan.reveal and plan.twists and plan.funny
+
+
+def test_plans_are_drawn_at_random_and_repeat_by_seed() -> None:
+    assert make_plan(PARTS, 5) == make_plan(PARTS, 5)
+    plans = [make_plan(PARTS, seed) for seed in range(20)]
+    assert len({(p.hero.name, p.hero.kind, p.world, p.shape) for p in plans}) == 20
+    assert len({p.shape for p in plans}) == len(PARTS.shapes)
+
+
+def test_a_plan_round_trips_as_json() -> None:
+    plan = told(make_plan(PARTS, 2), ["neutral", "happy", "neutral"])
+    assert StoryPlan.model_validate_json(plan.model_dump_json()) == plan
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "way"),
+    [
+        ("neutral", "trouble", "plain"),  # a calm reader: the plot simply goes on
+        ("sad", "trouble", "eased"),  # a frown: the trouble eases now
+        ("angry", "trouble", "eased"),
+        ("fear", "trouble", "safe"),  # fear: safety now
+    ],
+)
+def test_the_mood_chooses_how_a_trouble_goes(label: str, kind: str, way: str) -> None:
+    plan = make_plan(PARTS, 4)
+    plan = plan.model_copy(update={"cursor": [s.kind for s in plan.steps].index("trouble")})
+    beat = choose_beat(plan, label, EPISODE)
+    assert (beat.kind, beat.way) == (kind, way)
+    step = plan.steps[plan.cursor]
+    assert beat.text == {"plain": step.text, "eased": step.ease, "safe": step.safe}[way]
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "pool"),
+    [
+        ("happy", "funny", "funny"),  # a smile: the funny branch
+        ("surprise", "reveal", "reveal"),  # surprise: the reveal
+        ("bored", "twist", "twists"),  # boredom: a twist the plan allows
+        ("away", "twist", "twists"),
+        ("sad", "comfort", "comfort"),  # a frown with no trouble near: a warm moment
+        ("fear", "safety", "safety"),
+    ],
+)
+def test_the_mood_chooses_what_happens(label: str, kind: str, pool: str) -> None:
+    plan = told(make_plan(PARTS, 4), ["neutral"])  # the setup is told; the next is "go"
+    beat = choose_beat(plan, label, EPISODE)
+    assert beat.kind == kind and beat.step is None
+    texts = [plan.reveal] if pool == "reveal" else getattr(plan, pool)
+    assert beat.text == texts[0]
+    later = after(plan, beat)
+    assert later.cursor == plan.cursor  # a moment beside the plan: the plot waits one turn
+    assert beat.text not in ([later.reveal] if pool == "reveal" else getattr(later, pool))
+
+
+def test_no_moment_before_the_setup_nor_two_in_a_row() -> None:
+    plan = make_plan(PARTS, 4)
+    assert choose_beat(plan, "happy", EPISODE).kind == "setup"
+    plan = told(plan, ["neutral", "happy"])
+    assert choose_beat(plan, "happy", EPISODE).step == plan.cursor
+
+
+def test_with_no_turns_to_spare_the_plot_goes_on_and_skips_what_it_can() -> None:
+    plan = make_plan(PARTS, 4)
+    essential = sum(1 for s in plan.steps if s.essential)
+    short = essential + 1
+    plan = told(plan, ["neutral"], short)
+    assert spare_turns(plan, short) <= 0
+    beat = choose_beat(plan, "happy", short)
+    assert beat.step is not None  # no funny moment: there is no time for it
+    plan = told(plan, ["neutral"] * (short - 1), short)
+    assert plan.ended  # the climax and the ending were told in the turns there were
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_episode_ends_within_its_turns_whatever_the_reader_does(seed: int) -> None:
+    rng = random.Random(seed)
+    labels = ["neutral", "happy", "sad", "fear", "surprise", "angry", "disgust", "bored", "away"]
+    plan = make_plan(PARTS, seed)
+    for _ in range(EPISODE):
+        beat = choose_beat(plan, rng.choice(labels), EPISODE)
+        plan = after(plan, beat)
+        if beat.ends_episode:
+            break
+    assert plan.ended and plan.turns_told <= EPISODE
+
+
+def test_the_next_episode_keeps_the_hero_and_the_world() -> None:
+    first = told(make_plan(PARTS, 9), ["neutral"] * EPISODE)
+    assert first.ended
+    second = next_episode(PARTS, first)
+    assert second.episode == 2 and second.cast == first.cast and second.world == first.world
+    assert second.cursor == 0 and second.turns_told == 0
+    assert second.shape != first.shape
+    assert first.steps[-1].text[1:] in second.previously[-1]
+    third = next_episode(PARTS, told(second, ["neutral"] * EPISODE))
+    assert third.shape not in (first.shape, second.shape) and len(third.previously) == 2
+
+
+def test_a_users_parts_add_to_the_package_and_choose_the_hero(tmp_path: Path) -> None:
+    mine = tmp_path / "parts.toml"
+    mine.write_text(
+        '[hero]\nname = "Maya"\nkind = "girl"\ntrait = "fond of puddles"\npronoun = "she"\n'
+        '[[companions]]\nname = "Biscuit"\nkind = "dog"\ntrait = "always hungry"\n'
+        '[[worlds]]\nname = "Grandma\'s Garden"\nhome = "the blue house"\n'
+        'places = ["the Swing", "the Bean Rows", "the Pond", "the Big Tree"]\n'
+    )
+    parts = load_parts(mine)
+    assert len(parts.worlds) == len(builtin_parts().worlds) + 1
+    for seed in range(5):
+        plan = make_plan(parts, seed)
+        assert plan.hero.name == "Maya" and plan.hero.kind == "girl"
+        assert plan.cast[1].name == "Biscuit" and len(plan.cast) == 3
+    assert StorySettings(parts_file=mine).parts_file == mine
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("kinds = [", "not valid TOML"),
+        ('twists = ["the {dragon} woke"]', "unknown placeholder {dragon}"),
+        ('[hero]\nname = "Maya"\n', "hero.kind"),
+        ('colour = "blue"', "colour"),
+        (
+            '[[shapes]]\nname = "x"\ngoal = "y"\nsteps = [{kind="go", text="a"}, '
+            '{kind="climax", text="b"}, {kind="ending", text="c"}]',
+            "must begin with a setup",
+        ),
+    ],
+)
+def test_a_bad_parts_file_is_one_clear_sentence(tmp_path: Path, text: str, says: str) -> None:
+    mine = tmp_path / "parts.toml"
+    mine.write_text(text)
+    with pytest.raises(PartsError, match=r"parts\.toml") as caught:
+        load_parts(mine)
+    assert says in str(caught.value)
+    with pytest.raises(ValidationError, match="parts_file"):
+        StorySettings(parts_file=mine)
+
+
+def test_a_missing_parts_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PartsError, match=r"cannot read story parts .*missing\.toml"):
+        load_parts(tmp_path / "missing.toml")

@@ -1,0 +1,85 @@
+"""The told story's figures, on crafted stories whose faults a reader would see."""
+
+from __future__ import annotations
+
+from appliance.story.guards import CastCheck
+from appliance.story.whole_story import (
+    beat_followed,
+    echo3,
+    lecture_share,
+    motif_max,
+    same_start,
+    story_figures,
+)
+
+CAST = CastCheck(
+    members=(("Pip", "fox"), ("Hazel", "mouse")),
+    kinds=frozenset({"fox", "mouse", "fish"}),
+)
+NAMES = frozenset({"pip", "hazel", "fox", "mouse"})
+
+# The same things in new words, turn after turn: a warm light, a friend, the pond.
+RAMBLE = [
+    "Then a kind friend approached and laughed with Pip by the pond.",
+    "A warm light caught Pip's eye, and a kind friend approached the pond.",
+    "Then a warm light glowed, and the kind friend laughed beside the pond.",
+    "A kind friend approached again, and the warm light shone on the pond.",
+]
+# Something new happens every turn.
+PLOT = [
+    "Pip packed a snack and set off towards Willow Bridge.",
+    "A fallen tree blocked the path, so Hazel squeezed underneath it.",
+    '"Look!" cried Hazel, pointing at a silver acorn in the moss.',
+    "They carried it home and ate supper by the fire.",
+]
+
+
+def test_echoes_of_the_last_turns_are_counted() -> None:
+    assert echo3(RAMBLE, NAMES) > 0.6
+    assert echo3(PLOT, NAMES) < 0.2
+
+
+def test_a_motif_that_keeps_coming_back_is_counted() -> None:
+    rate, pair = motif_max(RAMBLE, NAMES)
+    assert rate == 10.0 and pair is not None  # in every turn: 10 per 10 turns
+    assert motif_max(PLOT, NAMES)[0] == 2.5  # each pair once in 4 turns
+
+
+def test_same_openings_are_counted() -> None:
+    assert same_start(RAMBLE) == 1 / 3  # the third turn opens "Then a", as the first did
+    assert same_start(PLOT) == 0.0
+
+
+def test_lectures_are_counted_per_sentence() -> None:
+    preachy = ["Pip ran home. He learned about the importance of sharing.", "Hazel waved."]
+    assert lecture_share(preachy) == 1 / 3
+    assert lecture_share(PLOT) == 0.0
+
+
+def test_a_beat_is_followed_when_the_turn_tells_it() -> None:
+    beat = "a fallen tree blocked the path at Willow Bridge"
+    assert beat_followed(PLOT[1], beat, NAMES)
+    assert not beat_followed(RAMBLE[0], beat, NAMES)
+
+
+def test_the_whole_story_figures() -> None:
+    turns = [
+        (PLOT[0], {"kind": "setup", "episode": 1, "text": "Pip set off towards Willow Bridge"}),
+        (PLOT[1], {"kind": "trouble", "episode": 1, "text": "a fallen tree blocked the path"}),
+        (PLOT[3], {"kind": "ending", "episode": 1, "text": "they carried it home for supper"}),
+        (
+            "Then the fish pip began hiking home.",
+            {"kind": "setup", "episode": 2, "text": "a lantern glowed by the window"},
+        ),
+    ]
+    figures = story_figures(turns, CAST, "Pip", NAMES)
+    assert figures.episodes_begun == 2 and figures.episodes_ended == 1
+    assert not figures.cast_kept
+    assert figures.cast_problems == ["Then the fish pip began hiking home."]
+    assert figures.foreign == 0 and figures.lecture == 0.0
+    assert figures.beats_followed == 0.75
+    kept = story_figures(turns[:3], CAST, "Pip", NAMES)
+    assert kept.cast_kept and kept.episodes_ended == kept.episodes_begun == 1
+    # A hero who never appears in an episode is not kept either.
+    gone = story_figures([(PLOT[1], {"kind": "setup", "episode": 1})], CAST, "Pip", NAMES)
+    assert not gone.cast_kept
