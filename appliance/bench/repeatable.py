@@ -11,13 +11,14 @@ BENCH_SEED = 1234
 
 
 def repeatable_story(story: StorySettings, model: str | None) -> StorySettings:
-    """``story`` with the local model only (``model`` if given) and a fixed seed, so two
-    runs of a benchmark tell the same story."""
+    """``story`` with the local model only (``model`` if given) and fixed seeds (sampling
+    and plan), so two runs of a benchmark tell the same story."""
     llama = story.llama.model_copy(
         update={"seed": story.llama.seed if story.llama.seed >= 0 else BENCH_SEED}
         | ({"model": model} if model else {})
     )
-    return story.model_copy(update={"llama": llama, "backend": "local"})
+    plan_seed = story.plan_seed if story.plan_seed >= 0 else BENCH_SEED
+    return story.model_copy(update={"llama": llama, "backend": "local", "plan_seed": plan_seed})
 
 
 def bench_appliance_settings(settings: Settings, state_dir: Path, model: str | None) -> Settings:

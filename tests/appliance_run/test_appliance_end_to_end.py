@@ -85,7 +85,8 @@ def test_shutdown_is_quick_and_keeps_no_partial_turn(tmp_path: Path) -> None:
     """Stopped in the middle of a long turn (six sentences, one already released): the
     story on disk is the turns finished before, never that one in part."""
     frames = replay_dir(tmp_path, HAPPY, SAD)
-    story = smol_story(reading_wpm=0, sentences_per_turn=6)
+    # Not led in by the beat: a turn that runs on (six sentences) is what is stopped here.
+    story = smol_story(reading_wpm=0, sentences_per_turn=6, lead_with_beat=False)
     appliance = Appliance(appliance_settings(tmp_path, frames, story=story))
     appliance.start()
     try:
