@@ -117,10 +117,10 @@ COMMENTARY = re.compile(
     re.IGNORECASE,
 )
 # First person in the narration ("We were at the beach"): the narrator is not in the story.
-FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|we|We|we're|We're|our|Our|us)\b")
+FIRST_PERSON = re.compile(r"\b(?:we|We|we're|We're|our|Our)\b")
 # A speech tag inside the quotation marks: narration wrapped in quotes, or a quote in a quote.
 TAG_IN_QUOTE = re.compile(r"\b(?:said|asked|added|replied|cried|called|shouted|whispered)\b")
-QUOTED = re.compile(r"\"[^\"]*(?:\"|$)|“[^”]*(?:”|$)")
+QUOTED = re.compile(r"\"[^\"]*(?:\"|$)|“[^”]*(?:”|$)|(?<!\w)'[^']*(?:'(?!\w)|$)")
 
 
 def words(text: str) -> list[str]:

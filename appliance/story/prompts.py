@@ -118,8 +118,7 @@ def story_rules(settings: StorySettings) -> str:
     return (
         f"Rules: write in {settings.language}. Each reply is {count} short sentences: tell "
         "what happened next, with one thing to see or hear, and a few words someone said, "
-        'in quotation marks, like: "Look over there!" she said. '
-        "Past tense, third person, the characters' names, simple words a "
+        "in quotation marks. Past tense, third person, the characters' names, simple words a "
         "small child knows. Never retell what was told, no title, no list, no questions, "
         "no lessons or morals. Keep it kind and safe: nothing cruel or scary."
     )
