@@ -93,8 +93,9 @@ def run_quality_bench(
                 records.append({"mood": label, "instruction": None, "text": None})
                 continue
             record = finished.record
-            check = cast_check(teller.plan, teller.parts)
-            problems = turn_problems(record.text, texts, (story_rules(story),), check)
+            problems = turn_problems(
+                record.text, texts, (story_rules(story),), teller.context.cast_check
+            )
             broken.update(problems)
             score = vader.polarity_scores(record.text)["compound"]
             new = novelty(record.text, texts)

@@ -371,6 +371,21 @@ def echo_reason(sentence: str, prompt_grams: set[tuple[str, ...]]) -> str | None
     return None
 
 
+def sentence_reason(
+    sentence: str, prompt_grams: set[tuple[str, ...]], cast: CastCheck | None = None
+) -> str | None:
+    """Why a sentence on its own is not fit to be heard (None: it is): every check that
+    needs no other sentence of the story. The guards and the quality figures share it."""
+    return (
+        garbage_reason(sentence)
+        or loop_reason(sentence)
+        or echo_reason(sentence, prompt_grams)
+        or lecture_reason(sentence)
+        or form_reason(sentence)
+        or (cast.reason(sentence) if cast is not None else None)
+    )
+
+
 @dataclass
 class TurnAssembler:
     """Collects one turn from a token stream, releasing each sentence that passes.
@@ -463,14 +478,7 @@ class TurnAssembler:
         return released
 
     def judge(self, sentence: str) -> str | None:
-        reason = (
-            garbage_reason(sentence)
-            or loop_reason(sentence)
-            or echo_reason(sentence, self._prompt_grams)
-            or lecture_reason(sentence)
-            or form_reason(sentence)
-            or (self.cast.reason(sentence) if self.cast is not None else None)
-        )
+        reason = sentence_reason(sentence, self._prompt_grams, self.cast)
         if reason:
             return reason
         if self._repeats_this_turn(sentence):

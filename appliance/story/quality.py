@@ -9,13 +9,9 @@ from appliance.story.guards import (
     CastCheck,
     SentenceSplitter,
     cut_at_marker,
-    echo_reason,
-    form_reason,
-    garbage_reason,
-    lecture_reason,
-    loop_reason,
     ngrams,
     normalize,
+    sentence_reason,
     words,
 )
 
@@ -73,10 +69,7 @@ def turn_problems(
     for prompt in prompt_texts:
         prompt_grams.update(ngrams(words(prompt)))
     for sentence in sentences:
-        reason = garbage_reason(sentence) or loop_reason(sentence)
-        reason = reason or echo_reason(sentence, prompt_grams)
-        reason = reason or lecture_reason(sentence) or form_reason(sentence)
-        reason = reason or (cast.reason(sentence) if cast is not None else None)
+        reason = sentence_reason(sentence, prompt_grams, cast)
         if reason and reason not in problems:
             problems.append(reason)
     lowered = [normalize(s).lower() for s in sentences]
