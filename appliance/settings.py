@@ -135,10 +135,10 @@ def config_file_in_use(explicit: Path | None, environ: Mapping[str, str]) -> Pat
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
-SETUP_ENV = {"PYTHON", "LLAMA_CMAKE_ARGS"}
+SETUP_ENV = {"PYTHON", "LLAMA_CMAKE_ARGS", "SETUP_LARGE_MODEL"}
 """MOODTALE_ variables that scripts/setup reads (the interpreter for the venv, the
-llama-cpp-python build flags): not settings, but not mistakes either. scripts/run passes
-them on to ``moodtale run``."""
+llama-cpp-python build flags, whether to fetch the larger story model): not settings, but
+not mistakes either. scripts/run passes them on to ``moodtale run``."""
 
 
 def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:

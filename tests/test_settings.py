@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -89,10 +90,14 @@ def test_bad_file_settings_read_like_sentences(tmp_path: Path, text: str, expect
 
 
 def test_the_setup_scripts_own_variables_are_not_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scripts/setup reads MOODTALE_PYTHON and MOODTALE_LLAMA_CMAKE_ARGS, and scripts/run
-    (and install-pi) hand them on to moodtale: they must not stop it."""
-    monkeypatch.setenv("MOODTALE_PYTHON", "/usr/bin/python3")
-    monkeypatch.setenv("MOODTALE_LLAMA_CMAKE_ARGS", "-DGGML_NATIVE=ON")
+    """Every MOODTALE_ variable scripts/setup reads (MOODTALE_PYTHON, ...) is handed on by
+    scripts/run and install-pi to moodtale: none may stop it. Read from the script itself,
+    so a new one cannot be forgotten."""
+    setup = (Path(__file__).parents[1] / "scripts" / "setup").read_text()
+    names = set(re.findall(r"\bMOODTALE_[A-Z_]+", setup))
+    assert {"MOODTALE_PYTHON", "MOODTALE_SETUP_LARGE_MODEL"} <= names
+    for name in names:
+        monkeypatch.setenv(name, "0")
     load_settings()
     monkeypatch.setenv("MOODTALE_PYTHN", "/usr/bin/python3")
     with pytest.raises(ConfigError, match="unknown setting MOODTALE_PYTHN"):
