@@ -189,6 +189,10 @@ def test_lists_glued_numbers_and_short_quotes(sentence: str, reason: str | None)
         ("Pip learned to whistle by copying the blackbird.", False),
         ('"Look, a door!" said Hazel, pointing at the roots.', False),
         ("Pip remembered the way home by the red stones.", False),
+        ("They learned that the bridge was broken.", False),
+        ("He remembered that he had left his hat by the gate.", False),
+        ("Pip wanted to learn how to swim.", False),
+        ("Love was all around them.", False),
     ],
 )
 def test_lectures_are_caught(sentence: str, lecture: bool) -> None:
@@ -202,6 +206,8 @@ def test_lectures_are_caught(sentence: str, lecture: bool) -> None:
         ('Hazel Mouse: "Wait for me!"', "script"),
         ('"Wait for me!" called Hazel.', None),
         ('Pip said: "Follow me."', None),
+        ("Inside: a tiny door with a golden knob.", None),
+        ("Dear Pip: Come home soon.", None),
         ("Pip is walking to the river.", "tense"),
         ("They go to the pond and look for frogs.", "tense"),
         ("There is a door in the tree.", "tense"),
@@ -228,8 +234,8 @@ def test_one_letter_outside_the_script_is_enough(sentence: str, foreign: bool) -
 
 
 CAST = CastCheck(
-    members=(("Pip", "fox"), ("Hazel", "mouse"), ("Bramble", "badger")),
-    kinds=frozenset({"fox", "mouse", "badger", "fish", "owl", "rabbit", "child"}),
+    members=(("Pip", "fox"), ("Hazel", "mouse"), ("Bramble", "badger"), ("Fern", "hedgehog")),
+    kinds=frozenset({"fox", "mouse", "badger", "fish", "owl", "rabbit", "child", "hedgehog"}),
     others=frozenset({"Sage", "Willow", "Bridge"}),
 )
 
@@ -245,6 +251,12 @@ CAST = CastCheck(
         ("Pip the fox waved at Hazel the mouse.", True),
         ("The little fox Pip smiled at the old tortoise named Sage.", True),
         ("Bramble gave the mouse Pip's scarf.", True),
+        ("Bramble gave Hazel the fish.", True),  # two objects, not "Hazel the fish"
+        ("Hazel the fish swam off.", False),
+        ("Ferns grew along the path.", True),  # a word at the start, not a name
+        ("Barely awake, Pip yawned.", True),
+        ('"Brumble," Hazel whispered.', False),
+        ("Then Pip followed Hazle home.", False),
         ("They crossed Willow Bridge in the rain.", True),
     ],
 )
@@ -288,6 +300,8 @@ def test_code_habits_stray_letters_and_rambles(sentence: str, reason: str) -> No
         ("It's like when you can't find your treasure.", "commentary"),
         ("They set off, changing their tone to fresh and enjoyable.", "commentary"),
         ('"It\'s like a dream!" said Hazel.', None),  # a character may say it
+        ("Hazel spoke in a soft tone of voice.", None),
+        ("The tone of the day changed.", "commentary"),
         ("Pip told the story of the old mill.", "commentary"),
     ],
 )
@@ -309,9 +323,31 @@ def test_a_character_said_to_be_another_kind_is_caught() -> None:
         ('"Dotty saw the duckling. He called out to her," Thistle said.', "dialogue"),
         ("\"Sorrel said, 'Thistle is so brave,' Thistle said.\"", "dialogue"),
         ('"Look at the stars!" Dotty said, and Thistle laughed.', None),
+        ('"Who called me?" asked Clover.', None),  # a question, not a tag in the quote
+        ("‘We are lost,’ said Pip.", None),  # curly single quotes are quotes
+        ("‘Pip’s hat is gone, we must find it,’ said Hazel.", None),
+        ("We walked home, and ‘our’ was the word.", "person"),
     ],
 )
 def test_first_person_narration_and_broken_dialogue_are_caught(
     sentence: str, reason: str | None
 ) -> None:
     assert form_reason(sentence) == reason
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("Hazel: Let's go to the hill!", "script"),
+        ("Pip is walking to the river.", "tense"),
+        ("We were at the beach with Hazel.", "person"),
+        ("The story ends with Hazel asleep.", "commentary"),
+        ('"Pip ran home. He called to Hazel," Bramble said.', "dialogue"),
+    ],
+)
+def test_a_turn_stops_before_a_sentence_in_the_wrong_form(bad: str, reason: str) -> None:
+    good = "Pip ran to the river."
+    later = assemble(f"{good} {bad} Hazel waved. ")
+    assert later.accepted == [good] and later.reasons[reason] == 1 and later.done
+    first = assemble(f"{bad} {good} ")
+    assert first.rejected == reason and first.accepted == []

@@ -59,6 +59,7 @@ def test_a_plan_round_trips_as_json() -> None:
         ("neutral", "trouble", "plain"),  # a calm reader: the plot simply goes on
         ("sad", "trouble", "eased"),  # a frown: the trouble eases now
         ("angry", "trouble", "eased"),
+        ("disgust", "trouble", "eased"),  # disgust is a frown too
         ("fear", "trouble", "safe"),  # fear: safety now
     ],
 )
@@ -93,6 +94,28 @@ def test_the_mood_chooses_what_happens(label: str, kind: str, pool: str) -> None
     assert beat.text not in ([later.reveal] if pool == "reveal" else getattr(later, pool))
 
 
+def test_a_turn_for_the_worse_eases_for_a_frown_and_is_made_safe_for_fear() -> None:
+    plan = make_plan(PARTS, 4)
+    worse = [s.kind for s in plan.steps].index("worse")
+    plan = plan.model_copy(update={"cursor": worse})
+    step = plan.steps[worse]
+    assert step.ease and step.ease != step.text
+    assert choose_beat(plan, "sad", EPISODE).text == step.ease
+    assert choose_beat(plan, "fear", EPISODE).text == step.safe
+    assert choose_beat(plan, "neutral", EPISODE).text == step.text
+
+
+@pytest.mark.parametrize("kind", ["climax", "ending"])
+@pytest.mark.parametrize("label", ["happy", "surprise", "bored", "sad", "fear"])
+def test_no_moment_holds_up_a_climax_or_an_ending(kind: str, label: str) -> None:
+    plan = make_plan(PARTS, 4)
+    at = [s.kind for s in plan.steps].index(kind)
+    plan = plan.model_copy(update={"cursor": at, "turns_told": 1})  # turns to spare
+    assert spare_turns(plan, EPISODE) > 0
+    beat = choose_beat(plan, label, EPISODE)
+    assert (beat.kind, beat.step) == (kind, at)
+
+
 def test_no_moment_before_the_setup_nor_two_in_a_row() -> None:
     plan = make_plan(PARTS, 4)
     assert choose_beat(plan, "happy", EPISODE).kind == "setup"
@@ -117,12 +140,15 @@ def test_every_episode_ends_within_its_turns_whatever_the_reader_does(seed: int)
     rng = random.Random(seed)
     labels = ["neutral", "happy", "sad", "fear", "surprise", "angry", "disgust", "bored", "away"]
     plan = make_plan(PARTS, seed)
-    for _ in range(EPISODE):
+    kinds = []
+    while len(kinds) < 3 * EPISODE:
         beat = choose_beat(plan, rng.choice(labels), EPISODE)
         plan = after(plan, beat)
+        kinds.append(beat.kind)
         if beat.ends_episode:
             break
-    assert plan.ended and plan.turns_told <= EPISODE
+    assert kinds[-1] == "ending" and "climax" in kinds and len(kinds) <= EPISODE
+    assert kinds[0] == "setup" and plan.ended
 
 
 def test_the_next_episode_keeps_the_hero_and_the_world() -> None:
@@ -159,12 +185,25 @@ def test_a_users_parts_add_to_the_package_and_choose_the_hero(tmp_path: Path) ->
     [
         ("kinds = [", "not valid TOML"),
         ('twists = ["the {dragon} woke"]', "unknown placeholder {dragon}"),
+        ('funny = ["{} sneezed"]', "unknown placeholder {}"),
+        ('funny = ["{0} sneezed"]', "unknown placeholder {0}"),
+        ('funny = ["{hero sneezed"]', "expected '}'"),
         ('[hero]\nname = "Maya"\n', "hero.kind"),
         ('colour = "blue"', "colour"),
         (
             '[[shapes]]\nname = "x"\ngoal = "y"\nsteps = [{kind="go", text="a"}, '
             '{kind="climax", text="b"}, {kind="ending", text="c"}]',
             "must begin with a setup",
+        ),
+        (
+            '[[shapes]]\nname = "x"\ngoal = "y"\nsteps = [{kind="setup", text="a"}, '
+            '{kind="go", text="b"}, {kind="ending", text="c"}]',
+            "have a climax",
+        ),
+        (
+            '[[shapes]]\nname = "x"\ngoal = "y"\nsteps = [{kind="setup", text="a"}, '
+            '{kind="climax", text="b"}, {kind="go", text="c"}]',
+            "end with an ending",
         ),
     ],
 )
@@ -176,6 +215,22 @@ def test_a_bad_parts_file_is_one_clear_sentence(tmp_path: Path, text: str, says:
     assert says in str(caught.value)
     with pytest.raises(ValidationError, match="parts_file"):
         StorySettings(parts_file=mine)
+
+
+def test_parts_that_lack_a_list_say_which() -> None:
+    bare = builtin_parts().model_copy(update={"twists": [], "safety": []})
+    with pytest.raises(PartsError, match="story parts lack twists, safety"):
+        bare.complete()
+    assert builtin_parts().complete() == builtin_parts()
+
+
+def test_a_users_lists_come_first_and_nothing_is_doubled(tmp_path: Path) -> None:
+    mine = tmp_path / "parts.toml"
+    own = builtin_parts().funny[0]
+    mine.write_text(f'funny = ["{{hero}} sneezed a dandelion", "{own}"]\n')
+    funny = load_parts(mine).funny
+    assert funny[:2] == ["{hero} sneezed a dandelion", own]
+    assert funny.count(own) == 1 and len(funny) == len(builtin_parts().funny) + 1
 
 
 def test_a_missing_parts_file_is_named(tmp_path: Path) -> None:

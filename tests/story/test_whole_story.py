@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from appliance.story.guards import CastCheck
 from appliance.story.whole_story import (
     beat_followed,
     echo3,
+    foreign_turns,
     lecture_share,
     motif_max,
     same_start,
@@ -39,6 +42,14 @@ def test_echoes_of_the_last_turns_are_counted() -> None:
     assert echo3(PLOT, NAMES) < 0.2
 
 
+def test_an_echo_is_of_the_three_turns_before_only() -> None:
+    far = [RAMBLE[0], *PLOT[:3], RAMBLE[0]]  # the ramble's words last stood four turns back
+    near = [PLOT[0], PLOT[1], RAMBLE[0], PLOT[2], RAMBLE[0]]  # two turns back
+    last_far, last_near = echo3(far, NAMES), echo3(near, NAMES)
+    assert echo3(far[:-1], NAMES) * 3 / 4 == pytest.approx(last_far)  # the fifth adds 0
+    assert last_near > last_far
+
+
 def test_a_motif_that_keeps_coming_back_is_counted() -> None:
     rate, pair = motif_max(RAMBLE, NAMES)
     assert rate == 10.0 and pair is not None  # in every turn: 10 per 10 turns
@@ -60,6 +71,12 @@ def test_a_beat_is_followed_when_the_turn_tells_it() -> None:
     beat = "a fallen tree blocked the path at Willow Bridge"
     assert beat_followed(PLOT[1], beat, NAMES)
     assert not beat_followed(RAMBLE[0], beat, NAMES)
+    assert not beat_followed("A big tree stood there.", beat, NAMES)  # one word: not enough
+    assert beat_followed("A tree had fallen.", "a fallen tree", NAMES)
+
+
+def test_turns_with_foreign_letters_are_counted() -> None:
+    assert foreign_turns([*PLOT, "Pip hugged his朋友.", "Such как this.", "Zoë waved."]) == 2
 
 
 def test_the_whole_story_figures() -> None:

@@ -27,7 +27,8 @@ class PartsError(ValueError):
 
 
 def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    """Every field named in ``text``: "" for "{}" and "0" for "{0}", which no part may use."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 class Character(BaseModel):
@@ -115,7 +116,10 @@ class StoryParts(BaseModel):
     @model_validator(mode="after")
     def _known_placeholders(self) -> StoryParts:
         for text in self.templates():
-            unknown = placeholders(text) - PLACEHOLDERS
+            try:
+                unknown = placeholders(text) - PLACEHOLDERS
+            except ValueError as exc:  # "{hero sneezed": a brace never closed
+                raise ValueError(f"{exc} in {text!r}") from exc
             if unknown:
                 names = ", ".join("{" + u + "}" for u in sorted(unknown))
                 raise ValueError(f"unknown placeholder {names} in {text!r}")
