@@ -71,7 +71,7 @@ COMMON_WORDS = frozenset(
     (
         "the a an and to of in on at is was were be been he she it they his her their its "
         "with for from as that this but not no so then there had has have by up out into "
-        "all one when what who"
+        "all one when what who said we you i me my your could would can will go now"
     ).split()
 )
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "prof"})
@@ -82,17 +82,29 @@ GLUED_DIGITS = re.compile(r"\b\d+[a-zA-Z]{2,}|[a-zA-Z]{2,}\d+\b|[a-zA-Z][_/][a-z
 LIST_ITEM = re.compile(r"(?:^|[\s:])(?:\d+|[a-z])[.)]$|^\s*(?:[-*•]|\d+[.)])\s")
 # A sentence that preaches instead of telling: small models end every turn with what
 # everyone "learned about the importance of friendship".
+_VIRTUES = (
+    r"(?:friendship|friends|kindness|being kind|compassion|teamwork|patience|honesty|courage|"
+    r"sharing|love|helping others)"
+)
 LECTURE = re.compile(
     r"\blearn(?:ed|t|s|ing)? (?:about (?:the )?(?:importance|value|friendship|kindness|sharing|"
-    r"being|how|what|why)|that (?:friendship|kindness|sharing|being|it is|it was|love|"
-    r"everyone|true|real)|the value|the importance|a lesson)"
+    rf"being|how|what|why)|that (?:true |real )?{_VIRTUES}|what (?:true |real )?{_VIRTUES}|"
+    r"what it (?:means|meant)|the value|the importance|a lesson)"
     r"|\b(?:the )?(?:importance|value|power|meaning) of\b"
     r"|\b(?:is|was|are|were|be) (?:so |very |truly )?important (?:to|for|in)\b"
-    r"|\blessons?\b|\bmorals?\b|\btaught (?:them|him|her|us|everyone|me)\b"
+    r"|\bmost important thing"
+    r"|\blessons?\b|\bmorals?\b"
+    r"|\btaught (?:them|him|her|us|everyone|me) (?:that|about|the|a lesson|how important)\b"
     r"|\bremember(?:ed)? to always\b|\balways remember\b"
-    # An abstract noun as the subject ("Kindness is what matters"), not "Love was all around".
-    r"|(?:^|\bthat |\bbecause )(?:true )?(?:friendship|kindness|compassion|teamwork|patience|"
-    r"honesty|courage|sharing) (?:is|was|are|means|meant|matters|can)\b"
+    # A virtue said to be the answer ("Friendship is what matters", "Love was the greatest
+    # gift of all"), not "Love was all around" nor "Courage was what Pip needed".
+    rf"|\b(?:true |real )?{_VIRTUES},?(?: \w+ \w+,)? "
+    r"(?:is|was|are|were|means|meant|matters|mattered)"
+    r" (?:always |truly |really )?(?:the (?:greatest|best|most|real|true|key|secret|answer)|what "
+    r"(?:matters|mattered|counts|really|truly|made)|more important|everything|all (?:you|we|that)|"
+    r"a (?:gift|treasure))"
+    r"|\b(?:real|true) (?:friendship|friends are|kindness|courage)\b"
+    r"|\b(?:greatest|best|most precious) (?:treasure|gift) of all\b"
     r"|\bmental health\b|\bwell-?being\b|\bcompassion|\bempathy\b|\bvalues\b"
     r"|\bin life\b|\bwhat (?:is|was|really|truly) (?:matters|mattered|important)\b"
     # Commentary on the story instead of the story: "This was a funny revelation in the
@@ -101,10 +113,12 @@ LECTURE = re.compile(
     r"|\bhow much they had (?:learned|grown)\b",
     re.IGNORECASE,
 )
-# Dialogue written as a script ("Bramble: Let's go!") rather than in quotation marks.
-# A capital or a quotation mark follows the colon: "Inside: a tiny door" is narration.
+# Dialogue written as a script ("Bramble: Let's go!", "Pip (excited): Look!") rather than in
+# quotation marks; "Inside: a tiny door", "Suddenly: a crash", "Dear Pip: come home" are not.
 SCRIPT_LINE = re.compile(
-    r"(?:^|\n)\s*(?!Dear\b)[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?\s*:\s*[\"“‘']?[A-Z]"
+    r"(?:^|\n)\s*(?!(?:Dear|Dearest|Inside|Outside|Above|Below|Behind|Beneath|Then|Later|Now|"
+    r"There|Here|First|Next|Finally|Meanwhile|Soon|Once|Today|Tonight)\b)(?![A-Z][a-z]+ly\b)"
+    r"[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)?(?:\s*\([^)]*\))?\s*:\s*\S"
 )
 # Narration in the present tense, in a story told in the past ("Pip is", "they go").
 PRESENT_NARRATION = re.compile(
@@ -120,18 +134,23 @@ CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
 COMMENTARY = re.compile(
     r"\bthe story\b|\bthis story\b|\bit'?s (?:just )?like (?:when|being|having|finding|"
     r"saying|someone|you)\b|\bthe listener\b|\bthe reader\b"
-    r"|(?<!soft )(?<!gentle )(?<!quiet )(?<!low )(?<!kind )(?<!warm )\btone\b"
-    r"(?!\s+of\s+(?:\w+\s+)?voice)",
+    # the instruction's "change the tone" echoed; "a grumpy tone", "her tone" are story
+    r"|\b(?:chang|shift|switch|lighten|brighten|set)\w*\s+(?:(?:the|their|its|his|her|a|this)\s+)?"
+    r"tone\b|\btone\s+(?:shift|chang|switch|turn|became|grew|lighten|brighten)\w*"
+    r"|\bthe tone\b(?!\s+of\s+(?:\w+\s+){0,2}voice)",
     re.IGNORECASE,
 )
 # First person in the narration ("We were at the beach"): the narrator is not in the story.
 FIRST_PERSON = re.compile(r"\b(?:we|We|we're|We're|our|Our)\b")
-# A speech tag inside the quotation marks: narration wrapped in quotes, or a quote in a
-# quote. Its subject is a name or he/she/they ("Who called me?" is a question, not a tag).
+# Narration inside the quotation marks, or a quote in a quote: a new sentence in the quote
+# with a speech tag ('"Dotty saw him. He called out," Thistle said.'), a tag opening a quote
+# ('"Sorrel said, \'Thistle is brave,\' ..."'), or the tag itself ('"Run, said Pip."').
+# Reported speech ("She called me a scaredy-cat!", "Did you hear what he said?") is speech.
 _TAG = r"(?:said|asked|added|replied|cried|called|shouted|whispered)"
 TAG_IN_QUOTE = re.compile(
-    rf"\b(?:[Hh]e|[Ss]he|[Tt]hey|(?!(?:Who|What|Why|Where|When|How|You|Someone|Somebody|"
-    rf"Nobody|Everyone|Mom|Mum|Dad|Mama|Papa)\b)[A-Z][a-z]+) {_TAG}\b"
+    rf"[.!?]\s+(?:[Hh]e|[Ss]he|[Tt]hey|(?!(?:Who|What|Why|Where|When|How|You|Someone|"
+    rf"Somebody|Nobody|Everyone|Mom|Mum|Dad|Mama|Papa|Grandma|Grandpa)\b)[A-Z][a-z]+) {_TAG}\b"
+    rf"|\b{_TAG},?\s*['‘\"“]\s*[A-Z]"
     rf"|[,.!?]\s+{_TAG} (?:he|she|they|[A-Z][a-z]+)\b"
 )
 QUOTED = re.compile(
@@ -320,8 +339,10 @@ class CastCheck:
                 rf"\bthe\s+([a-z]+)(?:\s+([a-z]+))?\s+{n}\b(?!['’]s)",
             ):
                 for match in re.finditer(pattern, lowered):
-                    if pattern.startswith(rf"\b{n}") and _GIVING.search(lowered[: match.start()]):
-                        continue  # "gave Maple the fish": the fish is a thing given
+                    if _DOING.search(lowered[: match.start()]):
+                        # "gave Maple the fish", "ate the fish Hazel caught": a thing, not
+                        # the character's kind
+                        continue
                     found = {w for w in match.groups() if w}
                     if found & self.kinds and not found & own:
                         return True  # "the fish Pip", "Pip the owl"
@@ -358,14 +379,15 @@ class CastCheck:
         return False
 
 
-_GIVING = re.compile(
-    r"\b(?:gave|give|gives|showed|show|handed|brought|bring|told|passed|offered|threw|sent|"
-    r"lent|sold|tossed|fed|read|found|made|bought|left|saved|got|poured)\s+$"
+_DOING = re.compile(
+    r"\b(?:[a-z]+ed|gave|give|gives|showed|show|brought|bring|told|threw|sent|lent|sold|fed|"
+    r"read|found|made|bought|left|got|caught|ate|eat|saw|held|had|took|chose|kept|drew|"
+    r"built|dug|won|lost|fetch|cook|bake|pick|catch|chase|find|see)\s+$"
 )
 _PAST_VERB = re.compile(
     r"\s*[,!?]|\s+(?:\w+ly\s+)?(?:[a-z]+ed|was|had|said|ran|saw|felt|took|went|came|found|knew|"
     r"thought|told|made|gave|got|sat|stood|held|heard|left|flew|swam|dug|hid|woke|spoke|"
-    r"grinned|smiled|laughed|cried|shouted|whispered|stomped)\b"
+    r"grinned|smiled|laughed|cried|shouted|whispered|stomped|began|and|could|would|did)\b"
 )
 _ENDINGS = ("s", "es", "y", "ies", "ed", "ing", "ly", "er")
 

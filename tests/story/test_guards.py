@@ -193,6 +193,17 @@ def test_lists_glued_numbers_and_short_quotes(sentence: str, reason: str | None)
         ("He remembered that he had left his hat by the gate.", False),
         ("Pip wanted to learn how to swim.", False),
         ("Love was all around them.", False),
+        ("Hazel learned that everyone was asleep.", False),
+        ("Courage was what Pip needed now.", False),
+        ("Patience was not Pip's strong point.", False),
+        ("Hazel taught him how to whistle.", False),
+        ("In the end, friendship was the greatest treasure of all.", True),
+        ("Love was the greatest gift of all.", True),
+        ("After all, friendship is what matters.", True),
+        ("Real friendship means sticking together.", True),
+        ("Pip learned what friendship means.", True),
+        ("Friendship, Pip realised, is the greatest gift.", True),
+        ("Being kind is the most important thing.", True),
     ],
 )
 def test_lectures_are_caught(sentence: str, lecture: bool) -> None:
@@ -208,6 +219,9 @@ def test_lectures_are_caught(sentence: str, lecture: bool) -> None:
         ('Pip said: "Follow me."', None),
         ("Inside: a tiny door with a golden knob.", None),
         ("Dear Pip: Come home soon.", None),
+        ("Suddenly: A loud crash shook the den.", None),
+        ("Bramble: let's go!", "script"),
+        ("Pip (excited): Look!", "script"),
         ("Pip is walking to the river.", "tense"),
         ("They go to the pond and look for frogs.", "tense"),
         ("There is a door in the tree.", "tense"),
@@ -253,8 +267,14 @@ CAST = CastCheck(
         ("Bramble gave the mouse Pip's scarf.", True),
         ("Bramble gave Hazel the fish.", True),  # two objects, not "Hazel the fish"
         ("Hazel the fish swam off.", False),
-        ("Ferns grew along the path.", True),  # a word at the start, not a name
-        ("Barely awake, Pip yawned.", True),
+        ("Pip hid among the Ferns.", True),  # a name with an ending is a word
+        ("Bramley apples hung from the tree.", True),  # opens the sentence, no verb after
+        ('"Bramley apples for supper," said Hazel.', True),  # opens a quotation
+        ("Brumble began to dig a hole.", False),
+        ("Brumble and Pip ran home.", False),
+        ("Pip chased the fish Hazel had caught.", True),
+        ("Bramble cooked Hazel the fish for supper.", True),
+        ("Hazel waved to Pip the owl.", False),
         ('"Brumble," Hazel whispered.', False),
         ("Then Pip followed Hazle home.", False),
         ("They crossed Willow Bridge in the rain.", True),
@@ -300,7 +320,9 @@ def test_code_habits_stray_letters_and_rambles(sentence: str, reason: str) -> No
         ("It's like when you can't find your treasure.", "commentary"),
         ("They set off, changing their tone to fresh and enjoyable.", "commentary"),
         ('"It\'s like a dream!" said Hazel.', None),  # a character may say it
-        ("Hazel spoke in a soft tone of voice.", None),
+        ("Hazel spoke in a soft tone.", None),
+        ("Pip heard the tone of his small voice.", None),
+        ("Hazel's tone was sharp.", None),
         ("The tone of the day changed.", "commentary"),
         ("Pip told the story of the old mill.", "commentary"),
     ],
@@ -324,6 +346,10 @@ def test_a_character_said_to_be_another_kind_is_caught() -> None:
         ("\"Sorrel said, 'Thistle is so brave,' Thistle said.\"", "dialogue"),
         ('"Look at the stars!" Dotty said, and Thistle laughed.', None),
         ('"Who called me?" asked Clover.', None),  # a question, not a tag in the quote
+        ('"She called me a scaredy-cat!" cried Pip.', None),  # reported speech is speech
+        ('"Bramble said you were lost," Hazel whispered.', None),
+        ('"Run home, said Pip, run!"', "dialogue"),
+        ('"Pip ran. she called to him," Hazel said.', "dialogue"),
         ("‘We are lost,’ said Pip.", None),  # curly single quotes are quotes
         ("‘Pip’s hat is gone, we must find it,’ said Hazel.", None),
         ("We walked home, and ‘our’ was the word.", "person"),

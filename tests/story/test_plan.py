@@ -187,7 +187,7 @@ def test_a_users_parts_add_to_the_package_and_choose_the_hero(tmp_path: Path) ->
         ('twists = ["the {dragon} woke"]', "unknown placeholder {dragon}"),
         ('funny = ["{} sneezed"]', "unknown placeholder {}"),
         ('funny = ["{0} sneezed"]', "unknown placeholder {0}"),
-        ('funny = ["{hero sneezed"]', "expected '}'"),
+        ('funny = ["{hero sneezed"]', "expected '}' before end of string in '{hero sneezed'"),
         ('[hero]\nname = "Maya"\n', "hero.kind"),
         ('colour = "blue"', "colour"),
         (

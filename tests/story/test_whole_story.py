@@ -48,6 +48,8 @@ def test_an_echo_is_of_the_three_turns_before_only() -> None:
     last_far, last_near = echo3(far, NAMES), echo3(near, NAMES)
     assert echo3(far[:-1], NAMES) * 3 / 4 == pytest.approx(last_far)  # the fifth adds 0
     assert last_near > last_far
+    three = [RAMBLE[0], PLOT[0], PLOT[1], RAMBLE[0]]  # three turns back: still an echo
+    assert echo3(three, NAMES) > echo3(three[:-1], NAMES) * 2 / 3
 
 
 def test_a_motif_that_keeps_coming_back_is_counted() -> None:
@@ -73,10 +75,12 @@ def test_a_beat_is_followed_when_the_turn_tells_it() -> None:
     assert not beat_followed(RAMBLE[0], beat, NAMES)
     assert not beat_followed("A big tree stood there.", beat, NAMES)  # one word: not enough
     assert beat_followed("A tree had fallen.", "a fallen tree", NAMES)
+    assert beat_followed("The tree blocked the way.", beat, NAMES)  # two words are enough
 
 
 def test_turns_with_foreign_letters_are_counted() -> None:
     assert foreign_turns([*PLOT, "Pip hugged his朋友.", "Such как this.", "Zoë waved."]) == 2
+    assert foreign_turns(["Pip hugged his朋友 and said как."]) == 1  # turns, not words
 
 
 def test_the_whole_story_figures() -> None:
