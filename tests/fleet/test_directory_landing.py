@@ -56,20 +56,32 @@ def test_a_reader_never_sees_half_a_file(tmp_path: Path, publishers: list[FleetP
                     continue
                 if not data.endswith(b"\n") or seen.setdefault(entry.name, len(rows)) != len(rows):
                     problems.append(f"{entry.name} changed or is cut short")
+            time.sleep(0.002)  # a reader polls; a tight loop would starve the sender (GIL)
 
     reader = threading.Thread(target=read_like_spark)
     reader.start()
     try:
         # 20,000 rows in bursts: files of up to a few hundred kB, written while read.
+        # Each burst is spooled before the next: 20,000 rows in a second is far beyond the
+        # memory bound (an hour of rows), which drops the oldest rather than grow; on a loaded
+        # CI runner the writer can fall that far behind.
+        def counted(key: str, n: int, timeout: float) -> None:
+            try:
+                wait_until(lambda: publisher.status()[key] >= n, timeout, key)
+            except AssertionError as exc:  # say where it stood
+                raise AssertionError(f"{exc}: {publisher.status()}") from exc
+
         for burst in range(40):
             one_row_per_second(publisher, range(burst * 500, (burst + 1) * 500))
-            time.sleep(0.01)
+            counted("rows_spooled", (burst + 1) * 500 - 1, 30)
+        counted("rows_published", 19_999, 60)
         publisher.close(timeout=10)
     finally:
         stop.set()
         reader.join()
 
     assert problems == []
+    assert publisher.status()["rows_dropped"] == 0
     assert len(seen) >= 5
     assert seconds_of(landed_rows(landing)) == list(range(20_000))
     assert [p.name for p in landing.iterdir() if p.name.startswith(".")] == []
