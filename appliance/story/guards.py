@@ -59,6 +59,7 @@ ECHO_OPENINGS = (
     "make it",
     "change the tone",
     "recall",
+    "open with",
     "end the episode",
     "begin episode",
     "next:",
@@ -71,7 +72,8 @@ COMMON_WORDS = frozenset(
     (
         "the a an and to of in on at is was were be been he she it they his her their its "
         "with for from as that this but not no so then there had has have by up out into "
-        "all one when what who said we you i me my your could would can will go now"
+        "all one when what who said we you i me my your could would can will go now than "
+        "like very just over off about after did do are him them"
     ).split()
 )
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "prof"})
@@ -267,7 +269,7 @@ def garbage_reason(sentence: str) -> str | None:
         # Latin letters with accents: a "café" is English, a sentence full of them is not.
         ("language", sum(1 for c in letters if not c.isascii()) > max(2, len(letters) // 10)),
         ("garbage", sum(1 for c in sentence if c in "{}[]<>|\\=_#@$%^*~`&") > 1),
-        ("language", len(tokens) >= 6 and not COMMON_WORDS.intersection(tokens)),
+        ("language", len(tokens) >= 7 and not COMMON_WORDS.intersection(tokens)),
     )
     return next((reason for reason, failed in checks if failed), None)
 

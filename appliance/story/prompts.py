@@ -42,7 +42,8 @@ TONES = {
     "bored": "Make it exciting.",
     "away": "Make it exciting.",
 }
-RESUME_INSTRUCTION = "Recall in one line where we were, then go on."
+# Not "where we were": the model took the "we" for the narrator ("We were in the Garden Pond").
+RESUME_INSTRUCTION = "Open with one line on where they all were, then go on."
 SHIFT_PREFIX = "Change the tone now. "
 OPENING_WORDS = 3
 LOW_CONFIDENCE = 0.45

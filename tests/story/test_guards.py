@@ -61,6 +61,7 @@ def test_chat_markers_and_role_lines_cut_the_text() -> None:
     [
         ("def main(): return {'x': 1} # code", "garbage"),
         ("Der kleine Fuchs lief schnell durch den dunklen Wald.", "language"),
+        ("Conker's tummy rumbled louder than thunder!", None),  # short, and English
         ("Le petit renard a trouvé une rivière très élégante et très célèbre là-bas.", "language"),
         ("!!!! ???? .... ;;;;", "empty"),
         ("The fox ran home to his mother.", None),

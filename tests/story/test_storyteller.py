@@ -11,7 +11,7 @@ from appliance.events import StoryEvent
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import GenerationRequest, GenerationStats, StoryLLM
-from appliance.story.prompts import SHIFT_PREFIX, TONES, instruction_for
+from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX, TONES, instruction_for
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl, shift_to
@@ -161,7 +161,7 @@ def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path)
     assert second.plan == plan and plan.turns_told == 2
     finished = second.next_turn(mood_for("neutral", None))
     assert finished is not None and finished.record.idx == 2
-    assert finished.record.instruction.startswith("Recall in one line")
+    assert finished.record.instruction.startswith(RESUME_INSTRUCTION)
     assert finished.record.beat["step"] == plan.cursor
     reopened.close()
 
