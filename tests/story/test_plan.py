@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -161,6 +162,20 @@ def test_the_next_episode_keeps_the_hero_and_the_world() -> None:
     assert first.steps[-1].text[1:] in second.previously[-1]
     third = next_episode(PARTS, told(second, ["neutral"] * EPISODE))
     assert third.shape not in (first.shape, second.shape) and len(third.previously) == 2
+
+
+def test_a_long_series_does_not_tell_an_episode_again() -> None:
+    plan = told(make_plan(PARTS, 1234), ["neutral"] * EPISODE)
+    plans = [plan]
+    for _ in range(2 * len(PARTS.shapes)):
+        plans.append(next_episode(PARTS, told(plans[-1], ["neutral"] * EPISODE)))
+    shapes = [p.shape for p in plans]
+    assert all(a != b for a, b in itertools.pairwise(shapes))  # never twice running
+    setups = [p.steps[0].text for p in plans]
+    assert len(set(setups)) == len(setups)  # a shape told again is about the other friend
+    troubles = [tuple(s.text for s in p.steps if s.kind == "trouble") for p in plans]
+    assert len(set(troubles)) == len(troubles)
+    assert all(p.cast == plan.cast for p in plans)
 
 
 def test_a_users_parts_add_to_the_package_and_choose_the_hero(tmp_path: Path) -> None:

@@ -98,10 +98,30 @@ T = TypeVar("T")
 
 def rotation(items: list[T], k: int, seed: int, episode: int) -> list[T]:
     """``k`` of ``items`` for this episode: shuffled once per story, then taken in turn,
-    so that the episodes of a series meet different troubles and moments."""
-    order = random.Random(seed).sample(items, len(items))
+    so that the episodes of a series meet different troubles and moments. Once all have
+    been used they are shuffled again, so a long series does not come round in the same
+    order (and never gives the same item twice in a row across the seam)."""
+    n = len(items)
+    if n == 0:
+        return []
+
+    def order(cycle: int) -> list[T]:
+        shuffled = random.Random(seed + 7919 * cycle).sample(items, n)
+        if cycle and n > 1 and shuffled[0] == order(cycle - 1)[-1]:
+            shuffled[0], shuffled[1] = shuffled[1], shuffled[0]
+        return shuffled
+
     start = (episode - 1) * k
-    return [order[(start + i) % len(order)] for i in range(min(k, len(order)))]
+    return [order((start + i) // n)[(start + i) % n] for i in range(min(k, n))]
+
+
+def cast_for_episode(cast: list[Character], shapes: int, episode: int) -> list[Character]:
+    """The cast with the companions' roles swapped every time the shapes come round again:
+    the second telling of a shape is about the other friend ("a surprise party for Poppy",
+    then for Moss)."""
+    if len(cast) < 3 or ((episode - 1) // max(shapes, 1)) % 2 == 0:
+        return cast
+    return [cast[0], cast[2], cast[1], *cast[3:]]
 
 
 def _fill(text: str, roles: dict[str, str]) -> str:
@@ -167,7 +187,9 @@ def _episode(
     places = rng.sample(world.places, k=min(4, len(world.places)))
     treasure = rotation(parts.treasures, 1, seed, episode)[0]
     helper = rotation(parts.helpers, 1, seed, episode)[0]
-    roles = _roles(cast, home, places, treasure, helper)
+    roles = _roles(
+        cast_for_episode(cast, len(parts.shapes), episode), home, places, treasure, helper
+    )
     troubles = sum(1 for step in shape.steps if step.kind == "trouble")
     obstacles = rotation(parts.obstacles, troubles, seed, episode)
     steps: list[PlannedStep] = []
