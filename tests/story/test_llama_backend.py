@@ -176,7 +176,7 @@ def test_auto_takes_the_first_model_fast_enough_here(models_dir: Path) -> None:
     try:
         assert backend.chosen_model == "smollm2-135m-instruct"
         assert backend.name == "local smollm2-135m-instruct"
-        assert backend.choice.startswith("smollm2-135m-instruct: first token ")
+        assert backend.choice.startswith("smollm2-135m-instruct: first sentence ")
         assert "tokens/s" in backend.choice
     finally:
         backend.close()
