@@ -378,3 +378,17 @@ def test_a_turn_stops_before_a_sentence_in_the_wrong_form(bad: str, reason: str)
     assert later.accepted == [good] and later.reasons[reason] == 1 and later.done
     first = assemble(f"{bad} {good} ")
     assert first.rejected == reason and first.accepted == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "echo"),
+    [
+        ("When it was warm and gentle, they all sat together.", True),
+        ("When it was fresh and peaceful, Conker sat down.", True),
+        ("One line on what they all had, then Moss joined them.", True),
+        ("When it was time, Conker's eyes lit up.", False),
+        ("The sun was warm, and Hazel was gentle with the bird.", False),
+    ],
+)
+def test_tone_words_and_instructions_echoed_are_caught(sentence: str, echo: bool) -> None:
+    assert (echo_reason(sentence, set()) == "echo") is echo
