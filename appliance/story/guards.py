@@ -435,21 +435,9 @@ def overlap(sentence: str, reference: set[tuple[str, ...]], n: int = 4) -> float
     return sum(1 for g in grams if g in reference) / len(grams)
 
 
-_MOODY = r"(?:warm|gentle|calm|safe|fresh|pleasant|peaceful|funny|exciting|amazing|cold|quiet)"
-# The tone words turned into a clause of their own: "When it was warm and gentle, ..." (the
-# 0.5B model's answer to "Make it warm and gentle.", seven turns in ten).
-TONE_ECHO = re.compile(
-    rf"\b(?:when|as|while|now that) (?:it|everything|all|the (?:air|day|world)) "
-    rf"(?:was|felt|became|got) (?:so |very |all )?{_MOODY}(?: and {_MOODY})?\b",
-    re.IGNORECASE,
-)
-
-
 def echo_reason(sentence: str, prompt_grams: set[tuple[str, ...]]) -> str | None:
     lowered = sentence.lower().lstrip("\"'“‘ ")
     if lowered.startswith(ECHO_OPENINGS) or " the reader" in lowered or "the listener" in lowered:
-        return "echo"
-    if TONE_ECHO.search(sentence):
         return "echo"
     if overlap(sentence, prompt_grams) >= 0.5:
         return "echo"

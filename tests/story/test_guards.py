@@ -383,8 +383,6 @@ def test_a_turn_stops_before_a_sentence_in_the_wrong_form(bad: str, reason: str)
 @pytest.mark.parametrize(
     ("sentence", "echo"),
     [
-        ("When it was warm and gentle, they all sat together.", True),
-        ("When it was fresh and peaceful, Conker sat down.", True),
         ("One line on what they all had, then Moss joined them.", True),
         ("When it was time, Conker's eyes lit up.", False),
         ("The sun was warm, and Hazel was gentle with the bird.", False),
