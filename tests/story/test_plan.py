@@ -110,7 +110,8 @@ def test_a_turn_for_the_worse_eases_for_a_frown_and_is_made_safe_for_fear() -> N
 @pytest.mark.parametrize("label", ["happy", "surprise", "bored", "sad", "fear"])
 def test_no_moment_holds_up_a_climax_or_an_ending(kind: str, label: str) -> None:
     plan = make_plan(PARTS, 4)
-    at = [s.kind for s in plan.steps].index(kind)
+    kinds: list[str] = [s.kind for s in plan.steps]
+    at = kinds.index(kind)
     plan = plan.model_copy(update={"cursor": at, "turns_told": 1})  # turns to spare
     assert spare_turns(plan, EPISODE) > 0
     beat = choose_beat(plan, label, EPISODE)
@@ -141,7 +142,7 @@ def test_every_episode_ends_within_its_turns_whatever_the_reader_does(seed: int)
     rng = random.Random(seed)
     labels = ["neutral", "happy", "sad", "fear", "surprise", "angry", "disgust", "bored", "away"]
     plan = make_plan(PARTS, seed)
-    kinds = []
+    kinds: list[str] = []
     while len(kinds) < 3 * EPISODE:
         beat = choose_beat(plan, rng.choice(labels), EPISODE)
         plan = after(plan, beat)
