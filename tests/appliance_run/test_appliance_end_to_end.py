@@ -108,7 +108,14 @@ def test_shutdown_is_quick_and_keeps_no_partial_turn(tmp_path: Path) -> None:
     store = open_store(tmp_path / "state")
     try:
         turns = store.turns(store.current_story().id)  # type: ignore[union-attr]
-        assert len(turns) == in_progress, (said_so_far, [t.text for t in turns[in_progress:]])
+        # The model may end that turn on its own in the instant before the stop (SmolLM2 once
+        # stopped after two sentences): then it is stored whole, as told.
+        assert len(turns) in (in_progress, in_progress + 1), (
+            said_so_far,
+            [t.text for t in turns[in_progress:]],
+        )
+        if len(turns) > in_progress:
+            assert turns[-1].text.startswith(said_so_far.strip())
         assert all(t.text.rstrip()[-1] in ".!?\"'”’" for t in turns)
         assert store.integrity_ok()
     finally:
