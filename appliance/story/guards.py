@@ -382,15 +382,18 @@ class CastCheck:
         return False
 
 
+_PAST = r"[a-z]+ed|gave|told|found|made|left|got|saw|held|had|took|dug"
+# A verb just before a name: what follows the name is a thing done with, not its kind.
 _DOING = re.compile(
-    r"\b(?:[a-z]+ed|gave|give|gives|showed|show|brought|bring|told|threw|sent|lent|sold|fed|"
-    r"read|found|made|bought|left|got|caught|ate|eat|saw|held|had|took|chose|kept|drew|"
-    r"built|dug|won|lost|fetch|cook|bake|pick|catch|chase|find|see)\s+$"
+    rf"\b(?:{_PAST}|give|gives|showed|show|brought|bring|threw|sent|lent|sold|fed|read|"
+    r"bought|caught|ate|eat|chose|kept|drew|built|won|lost|fetch|cook|bake|pick|catch|chase|"
+    r"find|see)\s+$"
 )
+# After a word that opens a sentence: a name when a verb in the past (or a comma) follows.
 _PAST_VERB = re.compile(
-    r"\s*[,!?]|\s+(?:\w+ly\s+)?(?:[a-z]+ed|was|had|said|ran|saw|felt|took|went|came|found|knew|"
-    r"thought|told|made|gave|got|sat|stood|held|heard|left|flew|swam|dug|hid|woke|spoke|"
-    r"grinned|smiled|laughed|cried|shouted|whispered|stomped|began|and|could|would|did)\b"
+    rf"\s*[,!?]|\s+(?:\w+ly\s+)?(?:{_PAST}|was|said|ran|felt|went|came|knew|thought|sat|"
+    r"stood|heard|flew|swam|hid|woke|spoke|grinned|smiled|laughed|cried|shouted|whispered|"
+    r"stomped|began|and|could|would|did)\b"
 )
 _ENDINGS = ("s", "es", "y", "ies", "ed", "ing", "ly", "er")
 

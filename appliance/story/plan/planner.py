@@ -102,17 +102,14 @@ def rotation(items: list[T], k: int, seed: int, episode: int) -> list[T]:
     been used they are shuffled again, so a long series does not come round in the same
     order (and never gives the same item twice in a row across the seam)."""
     n = len(items)
-    if n == 0:
-        return []
-
-    def order(cycle: int) -> list[T]:
-        shuffled = random.Random(seed + 7919 * cycle).sample(items, n)
-        if cycle and n > 1 and shuffled[0] == order(cycle - 1)[-1]:
-            shuffled[0], shuffled[1] = shuffled[1], shuffled[0]
-        return shuffled
-
     start = (episode - 1) * k
-    return [order((start + i) // n)[(start + i) % n] for i in range(min(k, n))]
+    orders: list[list[T]] = []
+    for cycle in range((start + min(k, n) - 1) // n + 1 if n else 0):
+        shuffled = random.Random(seed + 7919 * cycle).sample(items, n)
+        if orders and n > 1 and shuffled[0] == orders[-1][-1]:
+            shuffled[0], shuffled[1] = shuffled[1], shuffled[0]
+        orders.append(shuffled)
+    return [orders[(start + i) // n][(start + i) % n] for i in range(min(k, n))]
 
 
 def cast_for_episode(cast: list[Character], shapes: int, episode: int) -> list[Character]:
