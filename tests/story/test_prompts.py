@@ -70,10 +70,16 @@ def test_long_calm_becomes_boredom_and_brings_a_twist() -> None:
     assert bored.beat.kind == "twist" and bored.beat.text == plan.twists[0]
 
 
-def test_a_return_recaps_and_is_not_led() -> None:
-    back = instruction_for(mood_for("happy", None), SETTINGS, plan_under_way(), resuming=True)
+def test_a_return_is_led_into_a_recap() -> None:
+    plan = plan_under_way()
+    back = instruction_for(mood_for("happy", None), SETTINGS, plan, resuming=True)
     assert RESUME_INSTRUCTION in back.text
-    assert back.opening == ""
+    assert back.opening.endswith(f", {plan.hero.name}")
+    later = plan.model_copy(update={"turns_told": plan.turns_told + 1})
+    again = instruction_for(mood_for("happy", None), SETTINGS, later, resuming=True).opening
+    assert again.split()[:2] != back.opening.split()[:2]  # two returns do not open alike
+    unled = SETTINGS.model_copy(update={"lead_with_beat": False})
+    assert instruction_for(mood_for("happy", None), unled, plan, resuming=True).opening == ""
 
 
 def test_the_system_prompt_carries_the_plan_premise_rules_and_summary() -> None:
