@@ -57,7 +57,7 @@ ECHO_OPENINGS = (
     "in this story",
     "the story so far",
     "make it",
-    "change the tone",
+    "change the",  # "Change the temperature to funny.": the shift's words, bent
     "recall",
     "open with",
     "one line",

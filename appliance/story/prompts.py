@@ -42,12 +42,12 @@ TONES = {
     "bored": "Make it exciting.",
     "away": "Make it exciting.",
 }
-# A returning reader hears where the story had got to, in the story's own words: the turn is
-# led in by one of RESUME_OPENINGS. Asked for "one line on where we were", the models wrote "We were
-# in the Garden Pond" (1.5B) and "One line on what happened next" (0.5B, 67 tries in 60 turns).
+# A returning reader: the turn is asked to say first where the story had got to, and is led
+# in by its beat like any other. Asked for "one line on where we were", the models wrote "We
+# were in the Garden Pond" (1.5B) and "One line on what happened next" (0.5B, 67 tries in 60
+# turns); led in by "By now, Dotty" instead, the 0.5B skipped the beat ("By now, Dotty had got
+# home ... and sat there like a hat").
 RESUME_INSTRUCTION = "First say where they had got to."
-RESUME_OPENINGS = ("By now, {hero}", "So far, {hero}", "By then, {hero}")
-"""Taken in turn, so that two returns do not open alike."""
 SHIFT_PREFIX = "Change the tone now. "
 OPENING_WORDS = 3
 LOW_CONFIDENCE = 0.45
@@ -105,9 +105,7 @@ def instruction_for(
     recap = RESUME_INSTRUCTION if resuming else ""
     direction = " ".join(part for part in (recap, tone) if part)
     text = " ".join(part for part in (recap, beat_text(beat, plan), tone) if part)
-    again = RESUME_OPENINGS[plan.turns_told % len(RESUME_OPENINGS)]
-    lead = again.format(hero=plan.hero.name) if resuming else beat_opening(beat.text)
-    opening = lead if settings.lead_with_beat else ""
+    opening = beat_opening(beat.text) if settings.lead_with_beat else ""
     return Instruction(label=label, text=text, beat=beat, direction=direction, opening=opening)
 
 

@@ -384,6 +384,7 @@ def test_a_turn_stops_before_a_sentence_in_the_wrong_form(bad: str, reason: str)
     ("sentence", "echo"),
     [
         ("One line on what they all had, then Moss joined them.", True),
+        ("Change the temperature to funny.", True),
         ("When it was time, Conker's eyes lit up.", False),
         ("The sun was warm, and Hazel was gentle with the bird.", False),
     ],
