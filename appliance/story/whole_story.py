@@ -72,17 +72,28 @@ def motif_pairs(text: str, exclude: frozenset[str] = frozenset()) -> set[tuple[s
     return pairs
 
 
+MOTIF_WINDOW = 10
+
+
 def motif_max(
     texts: Sequence[str], exclude: frozenset[str] = frozenset()
 ) -> tuple[float, tuple[str, str] | None]:
-    """The content-word pair found in the most turns, as turns per 10 turns told."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for text in texts:
-        counts.update(motif_pairs(text, exclude))
-    if not counts or not texts:
+    """The content-word pair found in the most turns of any stretch of 10 turns told (of the
+    whole story, if shorter), as turns per 10: a motif that fills one episode counts, however
+    rare it is in the rest of the story."""
+    if not texts:
         return 0.0, None
-    pair, count = counts.most_common(1)[0]
-    return count * 10 / len(texts), pair
+    pairs = [motif_pairs(text, exclude) for text in texts]
+    window = min(MOTIF_WINDOW, len(texts))
+    best: tuple[int, tuple[str, str] | None] = (0, None)
+    for start in range(len(texts) - window + 1):
+        counts: Counter[tuple[str, str]] = Counter()
+        for turn in pairs[start : start + window]:
+            counts.update(turn)
+        if counts:
+            pair, count = counts.most_common(1)[0]
+            best = max(best, (count, pair), key=lambda found: found[0])
+    return best[0] * 10 / window, best[1]
 
 
 def same_start(texts: Sequence[str]) -> float:

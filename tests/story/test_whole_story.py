@@ -56,6 +56,12 @@ def test_a_motif_that_keeps_coming_back_is_counted() -> None:
     rate, pair = motif_max(RAMBLE, NAMES)
     assert rate == 10.0 and pair is not None  # in every turn: 10 per 10 turns
     assert motif_max(PLOT, NAMES)[0] == 2.5  # each pair once in 4 turns
+    # Once a turn through one episode, never elsewhere: rare in 60 turns, but it fills ten.
+    filler = "The next thing happened when the sun began to set."
+    story = [f"Hazel met {chr(97 + n % 26)}{chr(97 + n // 26)}zy." for n in range(50)]
+    story[20:30] = [f"{PLOT[n % 4]} {filler}" for n in range(10)]
+    rate, pair = motif_max(story, NAMES)
+    assert rate == 10.0 and pair is not None and "sun" in pair
 
 
 def test_same_openings_are_counted() -> None:
