@@ -5,7 +5,11 @@ The appliance runs as it does on the device (perception, mood, story model, narr
 web server), fed by a frame source that shows one face and, on cue, another expression.
 For each switch it measures from the first frame of the new expression to
 (a) the mood shift, (b) the first token of the turn that answers it, as read by an SSE
-client over HTTP, and (c) the first sample of that turn's audio written.
+client over HTTP, and (c) the first sample of that turn's audio written. A turn begins
+with its beat, told from the plan (``story.lead_with_beat = "sentence"``), so (b) and (c)
+say how soon the story answers; (d) says when the model's own words of that turn arrived
+(its second sentence), and the gap is the silence a listener would hear between the end of
+the first sentence's audio and that second sentence (0 when it was ready in time).
 
 The narrator writes WAV files as fast as they are synthesized. With ``listen`` (the
 default of the command) the story keeps to a listener's pace (``story.reading_wpm``, about
@@ -92,6 +96,11 @@ class RunResult:
     first_token_ms: float
     first_audio_ms: float
     turn: int
+    model_ms: float | None = None
+    """When the turn's second sentence (the model's own words, after the beat) arrived;
+    None when the turn had only one."""
+    gap_ms: float | None = None
+    """How long after the first sentence's audio ended the second sentence arrived."""
     tries: int = 0
     """How many tries the answering turn took (a try caught by the guards costs time)."""
 
@@ -184,6 +193,8 @@ def run_latency_bench(
     shift_p50, shift_max = percentile_max([r.shift_ms for r in results])
     token_p50, token_max = percentile_max([r.first_token_ms for r in results])
     audio_p50, audio_max = percentile_max([r.first_audio_ms for r in results])
+    model_p50, model_max = percentile_max([r.model_ms for r in results if r.model_ms is not None])
+    _gap_p50, gap_max = percentile_max([r.gap_ms for r in results if r.gap_ms is not None])
     return {
         "runs": len(results),
         "listen": listen,
@@ -197,6 +208,10 @@ def run_latency_bench(
         "first_token_ms_max": token_max,
         "first_audio_ms_p50": audio_p50,
         "first_audio_ms_max": audio_max,
+        "model_sentence_ms_p50": model_p50,
+        "model_sentence_ms_max": model_max,
+        "with_model_sentence": sum(r.model_ms is not None for r in results),
+        "gap_after_first_ms_max": gap_max,
         "each": [r.__dict__ for r in results],
         "fps": FPS,
         "llama_cpp_python": package_version("llama-cpp-python"),
@@ -235,6 +250,8 @@ def _one_switch(
         return None
 
     audio_at = _wait(audio_seen, watch, RUN_TIMEOUT_S)
+    first_heard = next(d for d in watch.audio if d.turn_id == turn_id)
+    second_at = _second_sentence(reader, turn_id)
     result = RunResult(
         to=target,
         shift_ms=round((shift_at - t0) * 1000, 1),
@@ -242,8 +259,34 @@ def _one_switch(
         first_audio_ms=round((audio_at - t0) * 1000, 1),
         turn=turn_id,
     )
+    if second_at is not None:
+        result.model_ms = round((second_at - t0) * 1000, 1)
+        heard_out = first_heard.t_first_sample + first_heard.duration_s
+        result.gap_ms = round(max(0.0, second_at - heard_out) * 1000, 1)
     log.info("switch to %s: %s", target, result)
     return result
+
+
+def _second_sentence(reader: Any, turn_id: int) -> float | None:
+    """When the turn's second sentence arrived over HTTP (None: the turn ended, or was
+    cut, with one)."""
+
+    def seen(events: list[Any]) -> bool:
+        return _second(events, turn_id) is not None or any(
+            e.kind == "turn" and e.data.get("turn") == turn_id and e.data["phase"] != "started"
+            for e in events
+        )
+
+    try:
+        events = reader.wait_for(seen, timeout=RUN_TIMEOUT_S)
+    except TimeoutError:
+        return None
+    return _second(events, turn_id)
+
+
+def _second(events: list[Any], turn_id: int) -> float | None:
+    sentences = [e.at for e in events if e.kind == "sentence" and e.data["turn"] == turn_id]
+    return sentences[1] if len(sentences) > 1 else None
 
 
 def _answer(events: list[Any], shift_at: float, target: str) -> tuple[int, float] | None:
@@ -283,5 +326,10 @@ def describe_latency_bench(result: dict[str, Any]) -> str:
             f"{result['first_token_ms_p50']:7.0f} ms  {result['first_token_ms_max']:7.0f} ms",
             f"  (c) first audio of that turn written            "
             f"{result['first_audio_ms_p50']:7.0f} ms  {result['first_audio_ms_max']:7.0f} ms",
+            f"  (d) the model's own first sentence (SSE)        "
+            f"{result['model_sentence_ms_p50']:7.0f} ms  {result['model_sentence_ms_max']:7.0f} ms"
+            f"  ({result['with_model_sentence']} of {result['runs']} turns had one)",
+            f"  silence after the first sentence was heard, worst  "
+            f"{result['gap_after_first_ms_max']:.0f} ms",
         ]
     )

@@ -1,8 +1,9 @@
 """``moodtale bench quality``: the engine through a scripted sequence of moods, judged.
 
 Every label, shifts, a long calm spell (boredom), a reader who leaves and comes back.
-Each turn is judged by the quality gate's checks and by an independent lexicon-based
-sentiment scorer (VADER) against the direction its instruction asked for; the whole told
+Each turn is judged by the quality gate's checks and for whether it answers its mood (a
+smile, a frown or fear: not negative by an independent lexicon-based sentiment scorer,
+VADER; a calm or absent reader: the story moves on); the whole told
 story by the figures of ``whole_story`` (lectures, echoes, motifs, same openings, foreign
 letters, the cast kept, episodes ended, beats followed). After ``turns`` the episode in
 progress is told to its end, so every episode begun is judged whole.
@@ -26,7 +27,7 @@ from appliance.story.guards import CastCheck, words
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.plan.planner import StoryPlan
 from appliance.story.prompts import story_rules
-from appliance.story.quality import novelty, sentiment_ok, turn_problems
+from appliance.story.quality import answers_mood, novelty, sentiment_ok, turn_problems
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import StoryPausedError, Storyteller, cast_check
@@ -109,7 +110,8 @@ def run_quality_bench(
                     "text": record.text,
                     "novelty": round(new, 3),
                     "sentiment": score,
-                    "adherent": sentiment_ok(record.mood_label, score),
+                    "adherent": answers_mood(record.mood_label, record.beat, score),
+                    "tone_vader": sentiment_ok(record.mood_label, score),
                     "attempts": record.attempts,
                     "beat": record.beat,
                     "problems": problems,
@@ -139,6 +141,7 @@ def run_quality_bench(
         "novelty_mean": round(statistics.mean(novelties), 3) if novelties else 0.0,
         "novelty_min": round(min(novelties), 3) if novelties else 0.0,
         "adherence": round(sum(r["adherent"] for r in told) / len(told), 3) if told else 0.0,
+        "tone_vader": round(sum(r["tone_vader"] for r in told) / len(told), 3) if told else 0.0,
         "turn_s_mean": round(statistics.mean(turn_s), 3),
         "ttft_warm_ms": round(statistics.median(warm_ttft) * 1000, 1) if warm_ttft else None,
         "tries_mean": round(statistics.mean(r["attempts"] for r in told), 2) if told else 0.0,
@@ -154,11 +157,13 @@ def whole_story_figures(
     told: list[dict[str, Any]], plan: StoryPlan, check: CastCheck, places: list[str]
 ) -> dict[str, Any]:
     """The told story's figures; the plan's named things (the cast's names and kinds, the
-    world's places, the episode's treasure) are not content words: a story rightly says
-    them again and again."""
+    world's places, the episode's treasure and goal) are not content words: a story rightly
+    says them again and again."""
     names = {w for c in plan.cast for w in (*c.name.lower().split(), *c.kind.lower().split())}
     names |= {w for place in (*places, plan.home) for w in place.lower().split()}
+    # The treasure and the goal are what an episode is about ("the strange noise").
     names |= set(words(" ".join(str(r["beat"].get("treasure", "")) for r in told)))
+    names |= set(words(" ".join(str(r["beat"].get("goal", "")) for r in told)))
     figures = story_figures(
         [(r["text"], r["beat"]) for r in told], check, plan.hero.name, frozenset(names)
     )
@@ -180,6 +185,7 @@ def describe_quality_bench(result: dict[str, Any]) -> str:
             f"  echo3             {result['echo3']:.3f}",
             f"  motif_max         {result['motif_max']:.2f} per 10 turns "
             f"({result['motif'] or 'none'})",
+            f"  rehash            {result['rehash']:.3f} of sentences",
             f"  same_start        {result['same_start']:.3f}",
             f"  foreign           {result['foreign']} turns",
             f"  cast_kept         {'yes' if result['cast_kept'] else 'no'}"
@@ -188,7 +194,8 @@ def describe_quality_bench(result: dict[str, Any]) -> str:
             f"  beats_followed    {result['beats_followed'] * 100:.0f}%",
             f"  novelty           mean {result['novelty_mean']:.3f}, "
             f"min {result['novelty_min']:.3f}",
-            f"  mood adherence    {result['adherence'] * 100:.0f}%",
+            f"  mood adherence    {result['adherence'] * 100:.0f}% "
+            f"(tone by VADER alone {result['tone_vader'] * 100:.0f}%)",
             f"  turn time         {result['turn_s_mean']:.2f} s mean "
             f"({result['tries_mean']:.2f} tries per turn)",
             f"  first token warm  {ttft:.0f} ms" if ttft is not None else "  first token warm  n/a",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -77,6 +78,7 @@ COMMON_WORDS = frozenset(
         "like very just over off about after did do are him them"
     ).split()
 )
+CAST_LINE_ECHO = re.compile(r"\((?:he|she|they|it)\)")
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "prof"})
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -113,6 +115,7 @@ LECTURE = re.compile(
     # Commentary on the story instead of the story: "This was a funny revelation in the
     # episode", "how much they had learned from their discovery".
     r"|\bepisodes?\b|\brevelation\b|\bthis was a (?:\w+ )?(?:moment|discovery|reminder|lesson)"
+    r"|\blearn(?:ed|t) (?:so much|a lot|many things)\b"
     r"|\bhow much they had (?:learned|grown)\b",
     re.IGNORECASE,
 )
@@ -155,7 +158,10 @@ TAG_IN_QUOTE = re.compile(
     rf"Somebody|Nobody|Everyone|Mom|Mum|Dad|Mama|Papa|Grandma|Grandpa)\b)[A-Z][a-z]+) {_TAG}\b"
     rf"|\b{_TAG},?\s*['‘\"“]\s*[A-Z]"
     rf"|[,.!?]\s+{_TAG} (?:he|she|they|[A-Z][a-z]+)\b"
+    # a quotation opened inside another, after narration ('"The rabbit said hello. \'Hey!\'"')
+    r"|[.!?]\s+['‘][A-Z]"
 )
+QUOTE_COMMA = re.compile(r"([!?…])([\"”]),")
 QUOTED = re.compile(
     r"\"[^\"]*(?:\"|$)|“[^”]*(?:”|$)|(?<!\w)'.*?(?:'(?!\w)|$)|(?<!\w)‘.*?(?:’(?!\w)|$)"
 )
@@ -242,6 +248,28 @@ class SentenceSplitter:
         if rest and re.search(r"[.!?…][\"'”’)\]]*$", rest):
             return rest, ""
         return None, rest
+
+
+def tidy_quotes(sentence: str, before: str = "") -> str:
+    """Quotation marks where a reader expects them: no space inside them ('" Hello! "' ->
+    '"Hello!"'), and no comma after a '!' or '?' that ends a quote ('"Oh no!", she said'
+    -> '"Oh no!" she said'). Small models space them as their tokens fall. ``before``: the
+    turn's sentences before this one (a quotation may have opened there)."""
+    inside = before.count('"') % 2 == 1
+    out: list[str] = []
+    for index, char in enumerate(sentence):
+        if char == '"':
+            if inside and out and out[-1] == " ":
+                out.pop()
+            inside = not inside
+            out.append(char)
+            continue
+        if char == " " and out and out[-1] in '"“' and (out[-1] == "“" or inside):
+            continue  # the space right after an opening mark
+        if char == " " and sentence[index + 1 : index + 2] == "”":
+            continue
+        out.append(char)
+    return QUOTE_COMMA.sub(r"\1\2", "".join(out))
 
 
 def close_quotes(sentence: str, before: str = "") -> str:
@@ -442,6 +470,8 @@ def echo_reason(sentence: str, prompt_grams: set[tuple[str, ...]]) -> str | None
     lowered = sentence.lower().lstrip("\"'“‘ ")
     if lowered.startswith(ECHO_OPENINGS) or " the reader" in lowered or "the listener" in lowered:
         return "echo"
+    if CAST_LINE_ECHO.search(lowered):
+        return "echo"  # "The rabbit (she) said hello": the cast line's form, copied
     if overlap(sentence, prompt_grams) >= 0.5:
         return "echo"
     return None
@@ -478,7 +508,12 @@ class TurnAssembler:
     stale_overlap: float = 0.3
     """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
     cast: CastCheck | None = None
+    repeats: Callable[[str], str | None] | None = None
+    """Why a sentence is heard as a repeat of the last turns though its words differ (a
+    motif, a rehash), if it is."""
     accepted: list[str] = field(default_factory=list)
+    given: int = 0
+    """How many of the accepted sentences were given (``give``), not the model's."""
     reasons: Counter[str] = field(default_factory=Counter)
     rejected: str | None = None
     last_rejected_sentence: str = ""
@@ -512,6 +547,25 @@ class TurnAssembler:
             self.done = True
         return released
 
+    def give(self, text: str) -> list[str]:
+        """Whole sentences the turn begins with that the model did not write (the beat,
+        told from the plan): judged only as sentences on their own (not as copies of the
+        story: a plan rightly says its things again), then released like the model's."""
+        splitter = SentenceSplitter()
+        sentences = splitter.push(text + " ")
+        released: list[str] = []
+        for sentence in sentences:
+            reason = sentence_reason(sentence, self._prompt_grams, self.cast)
+            if reason is not None:
+                self.reasons[reason] += 1
+                self.last_rejected_sentence = sentence
+                self.rejected, self.done = reason, True
+                return released
+            self.accepted.append(sentence)
+            self.given += 1
+            released.append(sentence)
+        return released
+
     def finish(self) -> list[str]:
         """The stream has ended: judge a last sentence; the fragment is dropped."""
         if self.done:
@@ -540,7 +594,8 @@ class TurnAssembler:
                 break
             reason = self.judge(sentence)
             if reason is None:
-                whole = close_quotes(sentence, " ".join(self.accepted))
+                before = " ".join(self.accepted)
+                whole = close_quotes(tidy_quotes(sentence, before), before)
                 self.accepted.append(whole)
                 released.append(whole)
                 if len(self.accepted) >= self.target_sentences:
@@ -561,6 +616,8 @@ class TurnAssembler:
             return "repeat"
         if self._is_stale(sentence):
             return "stale"
+        if self.repeats is not None:
+            return self.repeats(sentence)
         return None
 
     def _repeats_this_turn(self, sentence: str) -> bool:

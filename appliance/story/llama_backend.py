@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.model_files import Manifest, ModelFileError, load_manifest
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
-from appliance.story.no_repeat import NoRepeatNGrams, TokenSpellings
+from appliance.story.no_repeat import (
+    NoEarlyEnd,
+    NoRepeatNGrams,
+    TokenSpellings,
+    sentence_openings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +57,13 @@ PROBE_PROMPT = (
     "willow bridge, and they want to find a silver acorn before the first snow."
 )
 PROBE_REPLY = 'Pip woke up by the river and stretched. "What a morning!" he said.'
-PROBE_NEXT = (
-    "Next: a fallen tree blocked the path at Willow Bridge, and Hazel found a way around "
-    "it. Make it funny."
-)
+PROBE_NEXT = "Next: a fallen tree blocked the path at Willow Bridge. Make it funny."
+PROBE_BEAT = "A fallen tree blocked the path at Willow Bridge."
+"""A turn begins with its beat, told from the plan at once; the model goes on from it."""
 PROBE_TOKENS = 24
-PROBE_SENTENCE_TOKENS = 12
-"""A first sentence after the beat's lead-in words: the guards release whole sentences, so
-this is when a listener gets the first word of a turn (the latency bench's first token)."""
+PROBE_SENTENCE_TOKENS = 20
+"""The model's first sentence after the beat: it must be written while the listener hears
+the beat (a short one takes about 3 s to say), or there is a silence."""
 EVAL_SLICE = 64
 """Prompt tokens read between two looks at the cancel event (about half a second on a
 2-core machine with the default model)."""
@@ -88,13 +92,13 @@ class LlamaSettings(BaseModel):
         description="auto: the larger model is kept only if it writes at least this fast "
         "(about twice what the narrator speaks).",
     )
-    auto_max_first_token_s: float = Field(
-        default=1.0,
+    auto_max_sentence_s: float = Field(
+        default=3.0,
         gt=0,
         le=60,
-        description="auto: ... and reads a new turn's instruction and writes a first "
-        "sentence (what a listener first gets: the guards release whole sentences) within "
-        "this time.",
+        description="auto: ... and reads a new turn's instruction and its beat and writes "
+        "the sentence after it within this time (while a listener hears the beat: a short "
+        "one takes about 3 s to say).",
     )
     n_ctx: int = Field(
         default=2048, ge=256, le=32768, description="Context window in tokens (prompt + reply)."
@@ -130,19 +134,54 @@ class LlamaSettings(BaseModel):
     )
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 _DONE = object()
 T = TypeVar("T")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory free for a new process (MemAvailable), None where unknown."""
+def available_memory(proc: Path = Path("/proc"), cgroups: Path = CGROUP_ROOT) -> int | None:
+    """Bytes of memory a model may still take: what the system has free (MemAvailable),
+    and no more than is left under this service's own limit (cgroup v2 ``memory.max``, as
+    systemd's MemoryMax= sets it). None where neither is known."""
+    free = None
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in (proc / "meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                free = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
+        free = None
+    room = cgroup_room(proc, cgroups)
+    if room is None:
+        return free
+    return room if free is None else min(free, room)
+
+
+def cgroup_room(proc: Path = Path("/proc"), cgroups: Path = CGROUP_ROOT) -> int | None:
+    """Bytes left under this process's cgroup v2 memory limit (None: no limit, or not
+    cgroup v2). The limit that counts is the tightest of the cgroup and its parents."""
+    try:
+        line = next(
+            entry
+            for entry in (proc / "self" / "cgroup").read_text().splitlines()
+            if entry.startswith("0::")
+        )
+    except (OSError, StopIteration):
         return None
-    return None
+    group = cgroups / line[3:].strip().lstrip("/")
+    room = None
+    while True:
+        try:
+            limit = (group / "memory.max").read_text().strip()
+            used = int((group / "memory.current").read_text().strip())
+        except (OSError, ValueError):
+            limit = "max"
+            used = 0
+        if limit != "max":
+            left = max(0, int(limit) - used)
+            room = left if room is None else min(room, left)
+        if group == cgroups or cgroups not in group.parents:
+            return room
+        group = group.parent
 
 
 def file_identity(path: Path) -> tuple[int, int, int, int] | None:
@@ -261,11 +300,12 @@ class LlamaBackend:
         ):
             pass
         turn = (*story, ChatMessage("assistant", PROBE_REPLY), ChatMessage("user", PROBE_NEXT))
+        prompt = self._prompt_tokens(turn, PROBE_BEAT)
         started = time.perf_counter()
         first = sentence = 0.0
         count = 0
         for _chunk in self._llm.create_completion(
-            self._prompt_tokens(turn), max_tokens=PROBE_TOKENS, temperature=0.0, stream=True
+            prompt, max_tokens=PROBE_TOKENS, temperature=0.0, stream=True
         ):
             count += 1
             if not first:
@@ -278,10 +318,11 @@ class LlamaBackend:
             sentence = first + (PROBE_SENTENCE_TOKENS - 1) / rate if rate else float("inf")
         self._llm.reset()
         verdict = (
-            f"first sentence {sentence:.2f} s (first token {first:.2f} s), {rate:.1f} tokens/s"
+            f"sentence after the beat {sentence:.2f} s (first token {first:.2f} s), "
+            f"{rate:.1f} tokens/s"
         )
         fast = (
-            sentence <= self.settings.auto_max_first_token_s
+            sentence <= self.settings.auto_max_sentence_s
             and rate >= self.settings.auto_min_tokens_per_s
         )
         return fast, verdict
@@ -448,18 +489,34 @@ class LlamaBackend:
         return cached
 
     def _processors(self, request: GenerationRequest, prompt_length: int) -> Any:
-        """The no-repeat constraint for this request (None when it has nothing to avoid)."""
+        """The logits processors for this request (None when it needs none): the
+        no-repeat constraint, and no end before ``min_tokens``."""
+        from llama_cpp import LogitsProcessorList
+
+        processors: list[Any] = []
+        if request.min_tokens:
+            processors.append(NoEarlyEnd(self._end_tokens(), prompt_length, request.min_tokens))
         n = self.settings.no_repeat_ngram
         if request.no_repeat_ngram is not None:
             n = request.no_repeat_ngram
-        if not (request.avoid_repeating and n):
-            return None
-        from llama_cpp import LogitsProcessorList
+        if request.avoid_repeating and n:
+            processors.append(self._no_repeat(request, prompt_length, n))
+        return LogitsProcessorList(processors) if processors else None
 
+    def _end_tokens(self) -> list[int]:
+        """The tokens that end a reply: the model's end of text and the chat end markers."""
+        ends = {int(self._llm.token_eos())}
+        for marker in CHAT_STOPS:
+            tokens = self._llm.tokenize(marker.encode(), add_bos=False, special=True)
+            if len(tokens) == 1:
+                ends.add(int(tokens[0]))
+        return sorted(ends)
+
+    def _no_repeat(self, request: GenerationRequest, prompt_length: int, n: int) -> NoRepeatNGrams:
         if self._spellings is None:
             vocabulary = range(self._llm.n_vocab())
             self._spellings = TokenSpellings([self._llm.detokenize([t]) for t in vocabulary])
-        no_repeat = NoRepeatNGrams(
+        return NoRepeatNGrams(
             [self._plain_tokens(text) for text in request.avoid_repeating],
             n,
             prompt_length,
@@ -472,8 +529,11 @@ class LlamaBackend:
                 for spelling in (word, " " + word)
                 for token in self._plain_tokens(spelling)
             },
+            sentence_openings={
+                pair for text in request.avoid_sentence_openings for pair in sentence_openings(text)
+            },
+            lead=request.prefill,
         )
-        return LogitsProcessorList([no_repeat])
 
     def _generate(
         self,

@@ -33,9 +33,15 @@ class GenerationRequest:
     """Instructions: not even three tokens of them may be copied."""
     avoid_openings: tuple[str, ...] = ()
     """How earlier replies began: the reply must begin differently."""
+    avoid_sentence_openings: tuple[str, ...] = ()
+    """Texts (the last turns) whose sentences' first two words no sentence of the reply
+    may begin with."""
     prefill: str = ""
     """The reply's first words, written for the model (a local backend continues from
     them and streams them first; a backend that cannot prefill ignores them)."""
+    min_tokens: int = 0
+    """The reply may not end before it has this many tokens of its own (a local backend;
+    the prefill does not count)."""
     free_words: tuple[str, ...] = ()
     """Names the reply may always write, however often they were written before."""
     no_repeat_ngram: int | None = None

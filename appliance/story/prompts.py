@@ -9,6 +9,7 @@ first token, so its length is latency.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from appliance.events import Mood
@@ -42,11 +43,12 @@ TONES = {
     "bored": "Make it exciting.",
     "away": "Make it exciting.",
 }
-# A returning reader: the turn is asked to say first where the story had got to, and is led
-# in by its beat like any other. Asked for "one line on where we were", the models wrote "We
-# were in the Garden Pond" (1.5B) and "One line on what happened next" (0.5B, 67 tries in 60
-# turns); led in by "By now, Dotty" instead, the 0.5B skipped the beat ("By now, Dotty had got
-# home ... and sat there like a hat").
+# A returning reader, when the model writes the turn's first sentence: the turn is asked to
+# say first where the story had got to, and is led in by its beat like any other. Asked
+# for "one line on where we were", the models wrote "We were in the Garden Pond" (1.5B) and
+# "One line on what happened next" (0.5B, 67 tries in 60 turns); led in by "By now, Dotty"
+# instead, the 0.5B skipped the beat ("By now, Dotty had got home ... and sat there like a
+# hat"). With the beat told from the plan, the goal is told before it instead.
 RESUME_INSTRUCTION = "First say where they had got to."
 SHIFT_PREFIX = "Change the tone now. "
 OPENING_WORDS = 3
@@ -66,6 +68,10 @@ class Instruction:
     direction: str = ""
     opening: str = ""
     """The reply's first words, written for the model (empty: the model chooses)."""
+    given: str = ""
+    """Whole sentences the turn begins with, told from the plan itself (the beat, and for a
+    returning reader the goal before it): released at once, and the model goes on from
+    them. Empty unless ``story.lead_with_beat`` is "sentence"."""
 
 
 def mood_label(mood: Mood | None, calm_turns: int, bored_after: int) -> str:
@@ -102,11 +108,27 @@ def instruction_for(
     tone = TONES[label]
     if mood is not None and mood.shift and plan.turns_told and tone:
         tone = SHIFT_PREFIX + tone
-    recap = RESUME_INSTRUCTION if resuming else ""
+    lead = settings.lead_with_beat
+    given = ""
+    if lead == "sentence":
+        # The plan tells the beat itself, and the goal reminds a returning reader.
+        given = " ".join(as_sentence(t) for t in ((plan.goal,) if resuming else ()) + (beat.text,))
+    recap = RESUME_INSTRUCTION if resuming and not given else ""
     direction = " ".join(part for part in (recap, tone) if part)
     text = " ".join(part for part in (recap, beat_text(beat, plan), tone) if part)
-    opening = beat_opening(beat.text) if settings.lead_with_beat else ""
-    return Instruction(label=label, text=text, beat=beat, direction=direction, opening=opening)
+    opening = beat_opening(beat.text) if lead != "off" else ""
+    return Instruction(
+        label=label, text=text, beat=beat, direction=direction, opening=opening, given=given
+    )
+
+
+def as_sentence(text: str) -> str:
+    """A plan text as the sentence a turn tells ("a frog hopped onto Pip's head" -> "A frog
+    hopped onto Pip's head."); one that already ends a sentence keeps its own end."""
+    text = " ".join(text.split())
+    if not re.search(r"[.!?…][\"'”’)]*$", text):
+        text += "."
+    return text[:1].upper() + text[1:]
 
 
 def beat_opening(text: str) -> str:

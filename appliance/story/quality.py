@@ -3,7 +3,7 @@ measures the quality benchmark reports (novelty, mood adherence)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from appliance.story.guards import (
     CastCheck,
@@ -81,7 +81,24 @@ def turn_problems(
 
 
 def sentiment_ok(label: str, compound: float) -> bool:
-    """Whether a turn's VADER compound score goes the way its instruction asked."""
+    """Whether a turn's VADER compound score goes the way its instruction asked (the
+    quality bench's ``tone_vader``: it asks a calm reader's trouble not to read negative,
+    which a plot with troubles cannot be)."""
     if EXPECTED_SENTIMENT.get(label, "not negative") == "positive":
         return compound >= 0.05
     return compound > -0.05
+
+
+DIRECTED = frozenset({"happy", "sad", "angry", "disgust", "fear"})
+"""Moods that ask the story for a feeling: joy, comfort, safety."""
+
+
+def answers_mood(label: str, beat: Mapping[str, object], compound: float) -> bool:
+    """Whether a told turn answers the mood it was told for: a smile, a frown or fear is
+    answered by a turn that does not read negative (VADER compound above -0.05: the
+    trouble eased, comfort, safety, the funny branch); a calm, surprised, bored or absent
+    reader by a turn that moves the story (a plan step, a reveal or a twist, not a
+    comfort or a safety moment)."""
+    if label in DIRECTED:
+        return compound > -0.05
+    return beat.get("step") is not None or beat.get("kind") in {"reveal", "twist"}

@@ -50,12 +50,15 @@ class StorySettings(BaseModel):
         ge=-1,
         description="Seed for drawing story plans (-1: a new one for every story).",
     )
-    lead_with_beat: bool = Field(
-        default=True,
-        description="Begin each turn with the first words of its beat, written for the "
-        "local model: a small model then tells the plan's beat instead of going on from "
-        "the shape of its last reply.",
+    lead_with_beat: Literal["sentence", "words", "off"] = Field(
+        default="sentence",
+        description="How a turn begins, with the local model. sentence: with its beat, told "
+        "from the plan itself (and released at once), then the model goes on from it; words: "
+        "with the beat's first three words, written for the model; off: as the model likes. "
+        "Led in, a small model tells the plan's beat instead of going on from the shape of "
+        "its last reply.",
     )
+
     bored_after_turns: int = Field(
         default=4,
         ge=1,
@@ -120,6 +123,14 @@ class StorySettings(BaseModel):
     llama: LlamaSettings = Field(
         default_factory=LlamaSettings, description="The local story model (llama.cpp)."
     )
+
+    @field_validator("lead_with_beat", mode="before")
+    @classmethod
+    def _lead_from_bool(cls, value: object) -> object:
+        # The setting was a yes/no before it had three ways.
+        if isinstance(value, bool):
+            return "sentence" if value else "off"
+        return value
 
     @field_validator("parts_file")
     @classmethod

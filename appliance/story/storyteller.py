@@ -33,6 +33,7 @@ from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
 from appliance.story.prompts import Instruction, instruction_for, story_rules
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
+from appliance.story.whole_story import RepeatCheck, content_words
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ WORD_PIECE = re.compile(r"\S+\s*")
 OPENING_TOKENS = 16
 """Generous room for a turn's opening words (they are a few)."""
 NAMED = re.compile(r"\bnamed\s+([A-Z][a-z]+)")
+GUARD_MEMORY_TURNS = 10
+"""How far back the guards look for a sentence copied or a motif repeated."""
+MIN_OWN_TOKENS = 8
+"""After the beat told from the plan, the model writes at least this much of its own."""
+SENTENCE_OPENING_TURNS = 3
+"""How many of the last turns' sentence openings a new sentence may not repeat."""
 STORY_MEMORY_TURNS = 200
 """How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
@@ -95,6 +102,17 @@ def without_prefill(stream: Iterator[str], prefill: str) -> Iterator[str]:
             yield rest
         break
     yield from stream
+
+
+def with_given(stream: Iterator[str], given: str) -> Iterator[tuple[str, str]]:
+    """(given text, the model's text) for each piece: a backend that writes ``given``
+    into its reply sends it back first; one that cannot (Azure) writes its own."""
+    for piece in stream:
+        if given and piece.startswith(given):
+            yield given, piece.removeprefix(given)
+        else:
+            yield "", piece
+        given = ""
 
 
 def shift_to(label: str) -> Mood:
@@ -302,6 +320,8 @@ class Storyteller:
         Returns how many answers are ready; stops as soon as ``cancel`` is set."""
         if not self.context.turns or self.llm.kind != "local":
             return 0
+        if self.settings.lead_with_beat == "sentence":
+            return 0  # every turn begins with its beat, told at once: nothing to write ahead
         for label in labels:
             instruction = self._instruction(shift_to(label))
             key = self._prepared_key(instruction)
@@ -356,7 +376,9 @@ class Storyteller:
         instruction = self._instruction(mood)
         # Room for the reply, and for the opening written into it.
         reply_tokens = self.settings.llama.max_tokens + (
-            OPENING_TOKENS if instruction.opening else 0
+            OPENING_TOKENS + len(instruction.given) // 2
+            if instruction.opening or instruction.given
+            else 0
         )
         idx = len(self.context.turns)
         try:
@@ -391,6 +413,7 @@ class Storyteller:
                 "step": beat.step,
                 "episode": self.plan.episode,
                 "treasure": self.plan.treasure,
+                "goal": self.plan.goal,
             },
         )
         plan = after(self.plan, beat)
@@ -453,6 +476,7 @@ class Storyteller:
             # often caught by the guards (a caught try costs a second).
             no_repeat = max(3, no_repeat - 1)
         story = self.story_so_far()
+        given = instruction.given if attempt == 0 else ""
         return GenerationRequest(
             messages=self.context.messages(instruction.text),
             max_tokens=llama.max_tokens,
@@ -464,12 +488,26 @@ class Storyteller:
             avoid_echo=(instruction.direction,) if instruction.direction else (),
             # Not the same first two words as any turn before (the whole story).
             avoid_openings=tuple(opening(text, 2) for text in story),
+            # Nor any sentence as one of the last turns' sentences began.
+            avoid_sentence_openings=tuple(story[-SENTENCE_OPENING_TURNS:]),
             free_words=self.plan.proper_names(),
             no_repeat_ngram=no_repeat,
             # No trailing space: the model writes the next word with its own leading
-            # space, as it would anywhere.
-            prefill=instruction.opening,
+            # space, as it would anywhere. The beat told from the plan leads the first try;
+            # a retry (the beat itself was caught by the guards) is led by its words.
+            prefill=given if given else instruction.opening,
+            # Led by the beat, the reply looks whole already: a small model would end it there.
+            min_tokens=MIN_OWN_TOKENS if given else 0,
         )
+
+    def _repeat_exclusions(self) -> frozenset[str]:
+        """Words a story rightly says again and again: the cast's names and kinds, the
+        places, the treasure, the helper, and the episode's goal."""
+        plan = self.plan
+        named = [*plan.proper_names(), *(c.kind for c in plan.cast), plan.goal, plan.treasure]
+        named.append(plan.helper)
+        found = {w for text in named for w in text.lower().split()}
+        return frozenset(found | {w for text in named for w in content_words(text)})
 
     def story_so_far(self) -> list[str]:
         """The turns a new one must not copy from: the whole story, up to a limit."""
@@ -507,11 +545,16 @@ class Storyteller:
             if control.dropping(bool(assembler.accepted)):
                 break
             if assembler.accepted and backend_error is not None:
-                # The stream broke after some sentences went out: the turn is dropped whole,
-                # never kept in part (the page replaces it with the next turn).
-                log.warning("turn %d dropped: the story model failed mid-turn", idx)
-                self._status("turn abandoned")
-                return None
+                if len(assembler.accepted) > assembler.given:
+                    # The stream broke after some of the model's sentences went out: the
+                    # turn is dropped whole, never kept in part (the page replaces it with
+                    # the next turn).
+                    log.warning("turn %d dropped: the story model failed mid-turn", idx)
+                    self._status("turn abandoned")
+                    return None
+                # Only the beat told from the plan went out: a whole sentence, shown and
+                # heard, that a retry would tell again in other words. The turn is that.
+                log.warning("turn %d is its beat alone: the story model failed", idx)
             if assembler.accepted:
                 return assembler, stats, attempt + 1, first_sentence_s
             if isinstance(backend_error, NoBackendError):
@@ -551,12 +594,19 @@ class Storyteller:
             request = dataclasses.replace(request, prefill=head_start)
         # What the model must not parrot: its rules and tone words (not the beat, the
         # plan or the summary, which it is meant to tell).
+        # The last turns of the story, across episodes too: a new episode must not copy
+        # how the last one went either.
+        recent = self.story_so_far()[-GUARD_MEMORY_TURNS:]
         assembler = TurnAssembler(
             prompt_texts=(story_rules(self.settings), instruction.direction),
             target_sentences=self.settings.sentences_per_turn,
-            story_texts=tuple(turn.text for turn in self.context.recent),
+            story_texts=tuple(recent),
             cast=self.context.cast_check,
+            repeats=RepeatCheck(recent, self._repeat_exclusions()),
         )
+        # The beat told from the plan comes back first from a backend that writes it into
+        # the reply (the local model): it is given, not judged as the model's own words.
+        given = request.prefill if request.prefill == instruction.given and not head_start else ""
         stats = GenerationStats()
         cancel = threading.Event()
         first_sentence_s = 0.0
@@ -571,8 +621,9 @@ class Storyteller:
             if head_start:
                 stream = without_prefill(stream, head_start)
             finished = True
-            for piece in stream:
-                released = assembler.feed(piece)
+            for told, piece in with_given(stream, given):
+                released = assembler.give(told) if told else []
+                released += assembler.feed(piece)
                 if released and not first_sentence_s:
                     first_sentence_s = time.monotonic() - started
                 release(idx, released)

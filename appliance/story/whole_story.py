@@ -73,6 +73,50 @@ def motif_pairs(text: str, exclude: frozenset[str] = frozenset()) -> set[tuple[s
 
 
 MOTIF_WINDOW = 10
+MOTIF_LOOKBACK = 10
+MOTIF_TURNS = 2
+
+
+REHASH_SHARE = 0.75
+REHASH_MIN_WORDS = 4
+
+
+class RepeatCheck:
+    """What a parent would hear as "again?", though the words differ: a sentence with a
+    pair of content words that already stood in ``MOTIF_TURNS`` of the last
+    ``MOTIF_LOOKBACK`` turns ("motif": "I'll tell ... about it later", "enjoying each
+    other's company"), so that no motif comes more than twice in ten turns (``motif_max``'s
+    window); or a sentence whose content words mostly stood in one sentence of those turns
+    ("rehash": "You're so happy and you look amazing" after "You're really hungry and you
+    look amazing"), a copy that swaps a few words and so passes the copied-runs check.
+    ``exclude`` are the words a story rightly says again (names, places, the goal's things)."""
+
+    def __init__(self, recent: Sequence[str], exclude: frozenset[str] = frozenset()) -> None:
+        self.exclude = exclude
+        counts: Counter[tuple[str, str]] = Counter()
+        for text in recent[-MOTIF_LOOKBACK:]:
+            counts.update(motif_pairs(text, exclude))
+        self.motifs = frozenset(pair for pair, n in counts.items() if n >= MOTIF_TURNS)
+        self.sentences = [
+            set(content_words(sentence, exclude))
+            for text in recent[-MOTIF_LOOKBACK:]
+            for sentence in sentences_of(text)[0]
+        ]
+
+    def __call__(self, sentence: str) -> str | None:
+        """Why the sentence is heard as a repeat ("motif", "rehash"), or None."""
+        if motif_pairs(sentence, self.exclude) & self.motifs:
+            return "motif"
+        if rehashes(set(content_words(sentence, self.exclude)), self.sentences):
+            return "rehash"
+        return None
+
+
+def rehashes(own: set[str], earlier: Iterable[set[str]]) -> bool:
+    """Whether most of a sentence's content words stood in one earlier sentence."""
+    if len(own) < REHASH_MIN_WORDS:
+        return False
+    return any(len(own & before) >= REHASH_SHARE * len(own) for before in earlier)
 
 
 def motif_max(
@@ -91,9 +135,23 @@ def motif_max(
         for turn in pairs[start : start + window]:
             counts.update(turn)
         if counts:
-            pair, count = counts.most_common(1)[0]
+            # The most turns; of equals, the first in order (a set's order is a hash's).
+            pair, count = min(counts.items(), key=lambda found: (-found[1], found[0]))
             best = max(best, (count, pair), key=lambda found: found[0])
     return best[0] * 10 / window, best[1]
+
+
+def rehash_share(texts: Sequence[str], exclude: frozenset[str] = frozenset()) -> float:
+    """Share of sentences whose content words mostly stood in one sentence of the ten turns
+    before (the same thing said again in other words)."""
+    told = [[set(content_words(s, exclude)) for s in sentences_of(t)[0]] for t in texts]
+    found = total = 0
+    for index, turn in enumerate(told):
+        earlier = [s for before in told[max(0, index - MOTIF_LOOKBACK) : index] for s in before]
+        for own in turn:
+            total += 1
+            found += rehashes(own, earlier)
+    return found / total if total else 0.0
 
 
 def same_start(texts: Sequence[str]) -> float:
@@ -133,6 +191,7 @@ class StoryFigures:
     echo3: float
     motif_max: float
     motif: str
+    rehash: float
     same_start: float
     foreign: int
     cast_kept: bool
@@ -168,6 +227,7 @@ def story_figures(
         echo3=round(echo3(texts, names), 3),
         motif_max=round(motif, 2),
         motif=" ".join(pair) if pair else "",
+        rehash=round(rehash_share(texts, names), 3),
         same_start=round(same_start(texts), 3),
         foreign=foreign_turns(texts),
         cast_kept=not problems and hero_seen,

@@ -215,13 +215,16 @@ def test_a_local_model_that_stalls_between_tokens_hands_over_to_azure(
     models: Path, tmp_path: Path, fake_azure: FakeAzure
 ) -> None:
     """``token_timeout_s`` far below what a token takes: the real model 'stalls' after its
-    first token, and the turn goes to Azure (never kept in part)."""
+    first token, and the turn goes to Azure (never kept in part). Led by its beat told from
+    the plan, the turn that stalled is that whole sentence (shown and heard; Azure would
+    tell it again in other words), and the next goes to Azure."""
     storyteller, backends, events = build(
         models,
         tmp_path,
         fake_azure,
         retry_local_after_s=600.0,
         llama=smol_llama(token_timeout_s=0.0005),
+        lead_with_beat="words",
     )
     try:
         finished = storyteller.next_turn(mood_for("happy", None))
@@ -231,6 +234,25 @@ def test_a_local_model_that_stalls_between_tokens_hands_over_to_azure(
         assert [t.backend for t in storyteller.store.turns(storyteller.story.id)] == [
             "azure story-gpt"
         ]
+    finally:
+        backends.close()
+    (tmp_path / "led").mkdir()
+    storyteller, backends, events = build(
+        models,
+        tmp_path / "led",
+        fake_azure,
+        retry_local_after_s=600.0,
+        llama=smol_llama(token_timeout_s=0.0005),
+    )
+    try:
+        beat = storyteller._instruction(mood_for("happy", None)).given
+        stalled = storyteller.next_turn(mood_for("happy", None))
+        assert stalled is not None and stalled.record.text == beat
+        assert any("no token for 0 s" in m for m in messages(events)), messages(events)
+        after = storyteller.next_turn(mood_for("happy", "happy"))
+        assert after is not None and after.record.backend == "azure story-gpt"
+        told = [t.text for t in storyteller.store.turns(storyteller.story.id)]
+        assert told == [beat, after.record.text]
     finally:
         backends.close()
 

@@ -15,6 +15,7 @@ from appliance.story.guards import (
     lecture_reason,
     loop_reason,
     ngrams,
+    tidy_quotes,
     words,
 )
 
@@ -391,3 +392,81 @@ def test_a_turn_stops_before_a_sentence_in_the_wrong_form(bad: str, reason: str)
 )
 def test_tone_words_and_instructions_echoed_are_caught(sentence: str, echo: bool) -> None:
     assert (echo_reason(sentence, set()) == "echo") is echo
+
+
+def test_the_beat_given_from_the_plan_is_judged_as_a_sentence_not_as_a_copy() -> None:
+    beat = "A fallen tree blocked the path at Willow Bridge."
+    story = (f"{beat} They climbed over it.",)  # told before: a copy, were it the model's
+    assembler = TurnAssembler(
+        prompt_texts=(RULES,), target_sentences=3, story_texts=story, repeats=lambda s: None
+    )
+    assert assembler.give(beat) == [beat]
+    assert assembler.feed(f" {beat} Pip ") == []  # the model saying it again is a repeat
+    assert assembler.reasons["repeat"] == 1 and assembler.text == beat and assembler.done
+    # A given sentence is still no lecture, script line or foreign text.
+    preachy = TurnAssembler(prompt_texts=(RULES,), target_sentences=3)
+    assert preachy.give("Pip learned the importance of friendship.") == []
+    assert preachy.rejected == "lecture" and preachy.done
+
+
+def test_a_sentence_heard_again_in_other_words_ends_the_turn() -> None:
+    assembler = TurnAssembler(
+        prompt_texts=(RULES,),
+        target_sentences=3,
+        repeats=lambda s: "rehash" if "amazing" in s else None,
+    )
+    released = assembler.feed("Pip ran to the gate. You look amazing. Then ")
+    assert released == ["Pip ran to the gate."] and assembler.reasons["rehash"] == 1
+
+
+@pytest.mark.parametrize(
+    ("sentence", "tidy"),
+    [
+        (
+            '"Let\'s try something new, Poppy! " Conker said.',
+            '"Let\'s try something new, Poppy!" Conker said.',
+        ),
+        ('"Oh no! ", she said.', '"Oh no!" she said.'),
+        ('" Hello, " said Pip.', '"Hello," said Pip.'),
+        ("“ Look! ” cried Hazel.", "“Look!” cried Hazel."),
+        ('Pip said "Hi!" and waved.', 'Pip said "Hi!" and waved.'),
+        ("It's Pip's hat.", "It's Pip's hat."),
+    ],
+)
+def test_quotation_marks_sit_where_a_reader_expects(sentence: str, tidy: str) -> None:
+    assert tidy_quotes(sentence) == tidy
+
+
+def test_a_quote_that_opened_in_an_earlier_sentence_is_closed_tidily() -> None:
+    assert tidy_quotes('we go! " said Pip.', before='"Come on,') == 'we go!" said Pip.'
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("\"The rabbit said hello to Conker. 'Hey, Conker! I'm here!'\"", "dialogue"),
+        ('"Wait for me," said Pip. "We\'ll go together."', None),
+        ("\"Follow the sign: 'Blue stones'\", said Pip.", None),
+    ],
+)
+def test_a_quotation_inside_a_quotation_after_narration_is_caught(
+    sentence: str, reason: str | None
+) -> None:
+    assert form_reason(sentence) == reason
+
+
+def test_the_cast_line_copied_into_the_story_is_echo() -> None:
+    assert echo_reason("The rabbit (she) said hello to Conker.", set()) == "echo"
+    assert echo_reason("The rabbit (a shy one) said hello.", set()) is None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "lecture"),
+    [
+        ("We learned so much about duck parenting.", True),
+        ("They learned a lot that day.", True),
+        ("Pip learned to whistle.", False),
+    ],
+)
+def test_what_was_learned_is_a_lecture(sentence: str, lecture: bool) -> None:
+    assert (lecture_reason(sentence) is not None) is lecture

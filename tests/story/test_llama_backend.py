@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.story.llama_backend import LlamaBackend
+from appliance.story.llama_backend import LlamaBackend, available_memory
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
 from tests.story.conftest import smol_llama
 
@@ -176,7 +176,7 @@ def test_auto_takes_the_first_model_fast_enough_here(models_dir: Path) -> None:
     try:
         assert backend.chosen_model == "smollm2-135m-instruct"
         assert backend.name == "local smollm2-135m-instruct"
-        assert backend.choice.startswith("smollm2-135m-instruct: first sentence ")
+        assert backend.choice.startswith("smollm2-135m-instruct: sentence after the beat ")
         assert "tokens/s" in backend.choice
     finally:
         backend.close()
@@ -187,7 +187,7 @@ def test_auto_passes_over_a_model_too_slow_or_missing(models_dir: Path, tmp_path
     strict = smol_llama(
         model="auto",
         auto_models=("smollm2-135m-instruct", QWEN_05B),
-        auto_max_first_token_s=1e-4,
+        auto_max_sentence_s=1e-4,
     )
     backend = LlamaBackend(strict, models_dir)
     backend.load()
@@ -210,3 +210,37 @@ def test_auto_passes_over_a_model_too_slow_or_missing(models_dir: Path, tmp_path
         assert "not here" in backend.choice
     finally:
         backend.close()
+
+
+def cgroup_tree(tmp_path: Path, limits: dict[str, tuple[str, int]]) -> tuple[Path, Path]:
+    """A /proc and a cgroup v2 tree: this process in system.slice/moodtale.service."""
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 4000000 kB\nMemAvailable: 3000000 kB\n")
+    (proc / "self" / "cgroup").write_text("0::/system.slice/moodtale.service\n")
+    root = tmp_path / "cgroup"
+    for group, (limit, used) in limits.items():
+        path = root / group
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "memory.max").write_text(f"{limit}\n")
+        (path / "memory.current").write_text(f"{used}\n")
+    return proc, root
+
+
+def test_auto_counts_the_services_memory_limit(tmp_path: Path) -> None:
+    free = 3000000 * 1024
+    gib = 2**30
+    proc, root = cgroup_tree(
+        tmp_path,
+        {"system.slice": ("max", 0), "system.slice/moodtale.service": (str(2 * gib), gib // 2)},
+    )
+    assert available_memory(proc, root) == 2 * gib - gib // 2  # the limit, less what is used
+    proc, root = cgroup_tree(
+        tmp_path / "parent",
+        {"system.slice": (str(gib), 0), "system.slice/moodtale.service": ("max", gib // 4)},
+    )
+    assert available_memory(proc, root) == gib  # a parent's limit counts too
+    proc, root = cgroup_tree(tmp_path / "none", {"system.slice/moodtale.service": ("max", 5)})
+    assert available_memory(proc, root) == free  # no limit: what the system has free
+    (proc / "self" / "cgroup").write_text("4:memory:/x\n")  # cgroup v1: not read
+    assert available_memory(proc, root) == free

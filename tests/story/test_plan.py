@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from appliance.story.guards import sentence_reason
 from appliance.story.plan.beats import after, choose_beat, spare_turns
 from appliance.story.plan.parts import PartsError, builtin_parts, load_parts
 from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
+from appliance.story.prompts import as_sentence
 from appliance.story.settings import StorySettings
+from appliance.story.storyteller import cast_check
 
 PARTS = load_parts()
 EPISODE = 12
@@ -252,3 +255,48 @@ def test_a_users_lists_come_first_and_nothing_is_doubled(tmp_path: Path) -> None
 def test_a_missing_parts_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(PartsError, match=r"cannot read story parts .*missing\.toml"):
         load_parts(tmp_path / "missing.toml")
+
+
+def every_beat_text(plan: StoryPlan) -> list[str]:
+    texts = [t for s in plan.steps for t in (s.text, s.ease, s.safe) if t]
+    moments = [plan.reveal, *plan.twists, *plan.funny, *plan.comfort, *plan.safety]
+    return [*texts, *moments, plan.goal]
+
+
+def test_every_beat_the_parts_can_tell_passes_the_guards() -> None:
+    """Told word for word as a turn's first sentence, each text of the parts must be a
+    sentence the guards would let a model say: the story's own words set the example."""
+    plan = make_plan(PARTS, 11)
+    shapes = set()
+    for _ in range(2 * len(PARTS.shapes)):
+        shapes.add(plan.shape)
+        check = cast_check(plan, PARTS)
+        for text in every_beat_text(plan):
+            sentence = as_sentence(text)
+            assert "{" not in sentence
+            assert sentence_reason(sentence, set(), check) is None, sentence
+        plan = next_episode(PARTS, plan)
+    assert shapes == {shape.name for shape in PARTS.shapes}
+
+
+def test_a_helper_once_met_is_called_by_name() -> None:
+    plan = make_plan(PARTS, 4)
+    named = plan.helper_name()
+    assert named == "Digby" and plan.helper == "a mole named Digby with a lantern"
+    # The helper's step: the first time in full, after that by name.
+    meet = next(i for i, s in enumerate(plan.steps) if plan.helper in (s.text + s.ease))
+    first = plan.model_copy(update={"cursor": meet, "last_was_moment": True})
+    beat = choose_beat(first, "sad", EPISODE)
+    assert plan.helper in beat.text
+    met = after(first, beat)
+    assert met.helper_met
+    later = met.model_copy(update={"cursor": meet, "last_was_moment": True})
+    again = choose_beat(later, "sad", EPISODE)
+    assert plan.helper not in again.text and named in again.text
+    # A new episode meets its helper afresh.
+    assert not next_episode(PARTS, met).helper_met
+
+
+def test_a_helper_with_no_name_is_called_the_helper() -> None:
+    plan = make_plan(PARTS, 4).model_copy(update={"helper": "a family of glow-worms"})
+    assert plan.helper_name() == "the family of glow-worms"

@@ -9,6 +9,7 @@ from appliance.story.prompts import (
     RESUME_INSTRUCTION,
     SHIFT_PREFIX,
     TONES,
+    as_sentence,
     beat_opening,
     instruction_for,
     system_prompt,
@@ -42,10 +43,26 @@ def test_the_first_turn_begins_the_story_and_leads_with_the_beat() -> None:
     first = instruction_for(None, SETTINGS, plan)
     assert first.text.startswith("Begin the story: ")
     assert first.beat.kind == "setup"
+    # By default the beat is told from the plan, as a whole sentence.
+    assert first.given == as_sentence(first.beat.text)
+    assert first.given[0].isupper() and first.given.endswith(".")
+    words = instruction_for(None, SETTINGS.model_copy(update={"lead_with_beat": "words"}), plan)
     opening = first.beat.text.split()[:3]
-    assert first.opening.lower() == " ".join(opening).lower()
-    plain = instruction_for(None, SETTINGS.model_copy(update={"lead_with_beat": False}), plan)
-    assert plain.opening == ""
+    assert words.opening.lower() == " ".join(opening).lower() and words.given == ""
+    plain = instruction_for(None, SETTINGS.model_copy(update={"lead_with_beat": "off"}), plan)
+    assert plain.opening == "" and plain.given == ""
+
+
+def test_lead_with_beat_was_a_yes_or_no() -> None:
+    assert StorySettings(lead_with_beat=True).lead_with_beat == "sentence"  # type: ignore[arg-type]
+    assert StorySettings(lead_with_beat=False).lead_with_beat == "off"  # type: ignore[arg-type]
+
+
+def test_a_plan_text_becomes_a_sentence() -> None:
+    assert as_sentence("a frog hopped onto Pip's head") == "A frog hopped onto Pip's head."
+    shout = 'Moss arrived, and everyone jumped out shouting "Surprise!"'
+    assert as_sentence(shout) == shout
+    assert as_sentence("where  was it?") == "Where was it?"
 
 
 def test_a_shift_is_said() -> None:
@@ -71,12 +88,17 @@ def test_long_calm_becomes_boredom_and_brings_a_twist() -> None:
     assert bored.beat.kind == "twist" and bored.beat.text == plan.twists[0]
 
 
-def test_a_return_asks_for_a_recap_and_is_led_by_its_beat() -> None:
+def test_a_return_tells_the_goal_before_the_beat() -> None:
     plan = plan_under_way()
     back = instruction_for(mood_for("happy", None), SETTINGS, plan, resuming=True)
-    assert RESUME_INSTRUCTION in back.text
-    assert back.opening == beat_opening(back.beat.text)
-    unled = SETTINGS.model_copy(update={"lead_with_beat": False})
+    assert back.given == f"{as_sentence(plan.goal)} {as_sentence(back.beat.text)}"
+    assert RESUME_INSTRUCTION not in back.text
+    # With the model writing the first sentence, it is asked for the recap instead.
+    words = SETTINGS.model_copy(update={"lead_with_beat": "words"})
+    asked = instruction_for(mood_for("happy", None), words, plan, resuming=True)
+    assert RESUME_INSTRUCTION in asked.text and asked.given == ""
+    assert asked.opening == beat_opening(asked.beat.text)
+    unled = SETTINGS.model_copy(update={"lead_with_beat": "off"})
     assert instruction_for(mood_for("happy", None), unled, plan, resuming=True).opening == ""
 
 

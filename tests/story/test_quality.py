@@ -14,9 +14,14 @@ from appliance.story.backends import StoryBackends
 from appliance.story.guards import ngrams, words
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import ChatMessage, GenerationRequest, GenerationStats
-from appliance.story.no_repeat import NoRepeatNGrams, TokenSpellings
+from appliance.story.no_repeat import (
+    NoEarlyEnd,
+    NoRepeatNGrams,
+    TokenSpellings,
+    sentence_openings,
+)
 from appliance.story.prompts import story_rules
-from appliance.story.quality import novelty, sentiment_ok, turn_problems
+from appliance.story.quality import answers_mood, novelty, sentiment_ok, turn_problems
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, cast_check
 from appliance.story.whole_story import story_figures
@@ -72,6 +77,19 @@ def test_sentiment_direction_per_instruction() -> None:
     assert sentiment_ok("surprise", 0.0) and not sentiment_ok("surprise", -0.3)
 
 
+def test_a_turn_answers_its_mood() -> None:
+    trouble = {"kind": "trouble", "step": 2, "way": "plain"}
+    eased = {"kind": "trouble", "step": 2, "way": "eased"}
+    comfort = {"kind": "comfort", "step": None, "way": "plain"}
+    # A frown, fear or a smile: a turn that does not read negative.
+    assert answers_mood("sad", eased, 0.0) and not answers_mood("sad", eased, -0.4)
+    assert answers_mood("happy", trouble, 0.3) and not answers_mood("fear", trouble, -0.6)
+    # A calm or absent reader: the story moves on, troubles and all; a comfort does not.
+    assert answers_mood("neutral", trouble, -0.7) and answers_mood("away", trouble, -0.2)
+    assert answers_mood("bored", {"kind": "twist", "step": None}, -0.5)
+    assert not answers_mood("neutral", comfort, 0.5)
+
+
 def test_the_constraint_bans_the_next_token_of_a_copied_run() -> None:
     story = [[1, 2, 3, 4, 5, 6]]
     processor = NoRepeatNGrams(story, n=4, prompt_length=10, openings=[[7, 8]])
@@ -93,6 +111,41 @@ def test_the_constraint_blocks_every_spelling_of_a_banned_word() -> None:
     out = processor(np.array([9, 3], dtype=np.intc), np.zeros(5, dtype=np.single))
     assert out[0] == out[1] == out[2] == -np.inf
     assert out[3] == out[4] == 0
+
+
+def test_no_sentence_may_begin_as_one_of_the_last_turns_began() -> None:
+    texts = [b" Moss", b" was", b" felt", b",", b" who", b".", b" He", b"Moss", b" Was", b"'s"]
+    spellings = TokenSpellings(texts)
+    openings = sentence_openings('Moss was scared. "We go," said Pip. Moss, who knew.')
+    assert openings == {("moss", "was"), ("we", "go"), ("moss", "who")}
+    processor = NoRepeatNGrams(
+        [[99]], n=5, prompt_length=2, spellings=spellings, sentence_openings=openings
+    )
+    prompt = [50, 51]
+    scores = np.zeros(len(texts), dtype=np.single)
+    # A sentence that begins "Moss" may not go on "was" (any spelling) or "who".
+    after = processor(np.array([*prompt, 0], dtype=np.intc), scores.copy())
+    assert after[1] == after[8] == -np.inf and after[2] == 0
+    after_comma = processor(np.array([*prompt, 0, 3], dtype=np.intc), scores.copy())
+    assert after_comma[4] == -np.inf
+    # Mid-sentence, "Moss was" is free: only openings are held to it.
+    later = processor(np.array([*prompt, 6, 0], dtype=np.intc), scores.copy())
+    assert later[1] == 0
+    # A new sentence of the reply: held to it again, and to the reply's own openings.
+    new = processor(np.array([*prompt, 6, 2, 5, 0], dtype=np.intc), scores.copy())
+    assert new[1] == -np.inf
+    own = processor(np.array([*prompt, 6, 2, 5, 6], dtype=np.intc), scores.copy())
+    assert own[2] == -np.inf  # "He felt" began this reply
+    # A possessive is a word not yet finished.
+    assert processor(np.array([*prompt, 0, 9], dtype=np.intc), scores.copy())[1] == 0
+
+
+def test_a_reply_led_by_its_beat_cannot_end_before_it_adds_to_it() -> None:
+    processor = NoEarlyEnd([7, 8], prompt_length=3, min_tokens=2)
+    scores = np.zeros(10, dtype=np.single)
+    early = processor(np.array([1, 2, 3, 4], dtype=np.intc), scores.copy())
+    assert early[7] == early[8] == -np.inf and early[4] == 0
+    assert (processor(np.array([1, 2, 3, 4, 5], dtype=np.intc), scores.copy()) == 0).all()
 
 
 def test_the_constraint_stops_a_real_model_copying_its_context(smollm: LlamaBackend) -> None:

@@ -8,14 +8,21 @@ import pytest
 
 from appliance.commands.story import mood_for
 from appliance.events import StoryEvent
+from appliance.story.azure_backend import AzureStoryLLM
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import GenerationRequest, GenerationStats, StoryLLM
-from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX, TONES, instruction_for
+from appliance.story.prompts import (
+    SHIFT_PREFIX,
+    TONES,
+    as_sentence,
+    instruction_for,
+)
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl, shift_to
-from tests.story.conftest import smol_llama, smol_story
+from tests.fake_azure import FakeAzure
+from tests.story.conftest import azure_settings, smol_llama, smol_story
 from tests.story.wrapped_llm import WrappedLLM
 
 
@@ -161,7 +168,9 @@ def test_the_story_resumes_after_a_restart(smollm: LlamaBackend, tmp_path: Path)
     assert second.plan == plan and plan.turns_told == 2
     finished = second.next_turn(mood_for("neutral", None))
     assert finished is not None and finished.record.idx == 2
-    assert finished.record.instruction.startswith(RESUME_INSTRUCTION)
+    # The recap: the goal, told from the plan, then the next beat.
+    recap = f"{as_sentence(plan.goal)} {as_sentence(plan.steps[plan.cursor].text)}"
+    assert finished.record.text.startswith(recap)
     assert finished.record.beat["step"] == plan.cursor
     reopened.close()
 
@@ -307,8 +316,12 @@ def test_an_urgent_turn_pushes_hard_from_its_first_try(
     assert urgent.no_repeat_ngram < calm.no_repeat_ngram
 
 
+WORDS = smol_story(lead_with_beat="words")
+"""The model writes each turn's first sentence (led by the beat's first words)."""
+
+
 def test_an_answer_prepared_ahead_is_shown_at_once(smollm: LlamaBackend, store: StoryStore) -> None:
-    storyteller, events = teller(smollm, store)
+    storyteller, events = teller(smollm, store, WORDS)
     storyteller.next_turn(mood_for("happy", None))
     storyteller.next_turn(mood_for("happy", "happy"))
     assert storyteller.prepare(["sad", "fear"], threading.Event()) == 2
@@ -328,7 +341,7 @@ def test_an_answer_prepared_ahead_is_shown_at_once(smollm: LlamaBackend, store: 
 def test_a_prepared_answer_is_not_used_once_the_story_moved_on(
     smollm: LlamaBackend, store: StoryStore
 ) -> None:
-    storyteller, _events = teller(smollm, store)
+    storyteller, _events = teller(smollm, store, WORDS)
     storyteller.next_turn(mood_for("happy", None))
     assert storyteller.prepare(["sad"], threading.Event()) == 1
     storyteller.next_turn(mood_for("happy", "happy"))  # a turn came first
@@ -413,3 +426,38 @@ def test_a_fold_keeps_the_plan_and_never_renames_the_hero(
     system = storyteller.context.messages("Next.")[0].content
     plan = storyteller.plan
     assert plan.goal in system and all(f"{c.name} is a {c.kind}" in system for c in plan.cast)
+
+
+def test_a_turn_begins_with_its_beat_told_at_once(smollm: LlamaBackend, store: StoryStore) -> None:
+    """The beat, told from the plan, is the turn's first sentence: shown before the model
+    writes a word of its own, which then goes on from it (at least a few tokens)."""
+    storyteller, events = teller(smollm, store)
+    storyteller.next_turn(mood_for("neutral", None))
+    instruction = storyteller._instruction(mood_for("sad", "neutral"))
+    assert instruction.given == as_sentence(instruction.beat.text)
+    before = len(events)
+    finished = storyteller.next_turn(mood_for("sad", "neutral"))
+    assert finished is not None
+    sentences = [e for e in events[before:] if e.kind == "sentence"]
+    assert sentences[0].text == instruction.given
+    assert finished.record.text.startswith(instruction.given)
+    assert finished.first_sentence_s <= finished.ttft_s  # before the model's first token
+    assert finished.record.tokens >= 8  # the model added to it
+
+
+def test_with_azure_the_model_writes_the_beat_itself(
+    fake_azure: FakeAzure, store: StoryStore
+) -> None:
+    """A backend that cannot be led (Azure) gets the beat as its instruction and writes
+    the whole turn: nothing is told twice."""
+    settings = smol_story()
+    backends = StoryBackends(settings, None, AzureStoryLLM(azure_settings(fake_azure)))
+    storyteller = Storyteller(settings, backends, store, n_ctx=settings.llama.n_ctx)
+    try:
+        finished = storyteller.next_turn(mood_for("happy", None))
+        assert finished is not None and finished.record.backend == "azure story-gpt"
+        given = storyteller.context.turns[0].instruction
+        assert finished.record.text.startswith("The little fox found a warm lantern")
+        assert "Begin the story" in given
+    finally:
+        backends.close()

@@ -16,7 +16,7 @@ from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story import Storyteller, open_store
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import GenerationRequest, GenerationStats
-from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX
+from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX, as_sentence
 from appliance.story.turn_policy import ReadingPace, StoryLoop
 from tests.story.conftest import smol_story
 from tests.story.wrapped_llm import WrappedLLM
@@ -57,6 +57,12 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
     yield from run_loop(tmp_path, smollm, sentences_per_turn=2)
 
 
+@pytest.fixture
+def running_words(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
+    """The model writes each turn's first sentence, led by the beat's first words."""
+    yield from run_loop(tmp_path, smollm, sentences_per_turn=2, lead_with_beat="words")
+
+
 class SlowLLM(WrappedLLM):
     """The real model, each piece held back 0.1 s (a slower device), and when each
     request's pieces came: a turn cut short is seen to stop being generated."""
@@ -82,7 +88,7 @@ def running_long(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
 
 
 def run_loop(
-    tmp_path: Path, smollm: LlamaBackend | SlowLLM, sentences_per_turn: int
+    tmp_path: Path, smollm: LlamaBackend | SlowLLM, sentences_per_turn: int, **changes: object
 ) -> Iterator[Running]:
     store = open_store(tmp_path)
     holder: list[Running] = []
@@ -91,7 +97,7 @@ def run_loop(
         if holder:
             holder[0].events.append((time.monotonic(), event))
 
-    settings = smol_story(sentences_per_turn=sentences_per_turn, reading_wpm=0)
+    settings = smol_story(sentences_per_turn=sentences_per_turn, reading_wpm=0, **changes)
     teller = Storyteller(settings, smollm, store, n_ctx=1024, emit=emit)
     run = Running(
         loop=StoryLoop(teller, settings, behind_s=lambda: 0.0, max_ahead_s=1.0), teller=teller
@@ -209,6 +215,23 @@ def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Runni
     running.loop.on_mood(mood("happy"))
     running.wait(lambda: running.teller.turn_count > told)
     record = running.teller.store.turns(running.teller.story.id)[told]
+    # The goal, told from the plan, reminds the reader where the story had got to.
+    assert record.text.startswith(as_sentence(running.teller.plan.goal))
+    assert RESUME_INSTRUCTION not in record.instruction
+
+
+def test_with_the_model_writing_the_first_sentence_a_return_asks_it_for_the_recap(
+    running_words: Running,
+) -> None:
+    running = running_words
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count >= 1)
+    running.loop.on_mood(mood("happy", engaged=False))
+    running.wait(lambda: running.loop.state == "waiting for a reader")
+    told = running.teller.turn_count
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count > told)
+    record = running.teller.store.turns(running.teller.story.id)[told]
     assert RESUME_INSTRUCTION in record.instruction
 
 
@@ -265,8 +288,11 @@ def test_likely_shifts_are_the_moods_shown_lately_then_the_runner_ups(running: R
 
 
 def test_answers_are_prepared_while_the_story_waits_and_used_on_a_shift(
-    running: Running,
+    running_words: Running,
 ) -> None:
+    """With the model writing each turn's first sentence (``lead_with_beat = "words"``):
+    told from the plan, the beat needs nothing written ahead."""
+    running = running_words
     running.loop.on_mood(mood("sad"))
     running.loop.on_mood(mood("happy", shift=True))
     running.wait(lambda: running.teller.turn_count >= 1)

@@ -15,7 +15,7 @@ is told (``after``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from appliance.story.plan.planner import StoryPlan
 
@@ -63,7 +63,15 @@ def spare_turns(plan: StoryPlan, episode_turns: int) -> int:
 
 
 def choose_beat(plan: StoryPlan, label: str, episode_turns: int) -> Beat:
-    """The beat the next turn tells, for a reader whose mood reads ``label``."""
+    """The beat the next turn tells, for a reader whose mood reads ``label``; a helper met
+    before is spoken of by name ("Stilts came along", not "a kind heron named Stilts")."""
+    beat = _choose(plan, label, episode_turns)
+    if plan.helper_met and plan.helper and plan.helper in beat.text:
+        return replace(beat, text=beat.text.replace(plan.helper, plan.helper_name()))
+    return beat
+
+
+def _choose(plan: StoryPlan, label: str, episode_turns: int) -> Beat:
     index = _next_step(plan, turns_left(plan, episode_turns))
     step = plan.steps[index]
     # A moment beside the plan only with turns to spare, never before the setup, never
@@ -95,6 +103,7 @@ def after(plan: StoryPlan, beat: Beat) -> StoryPlan:
     update: dict[str, object] = {
         "turns_told": plan.turns_told + 1,
         "last_was_moment": beat.step is None,
+        "helper_met": plan.helper_met or bool(plan.helper and plan.helper in beat.text),
     }
     if beat.step is not None:
         update["cursor"] = beat.step + 1

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance.story.plan.parts import Character, StepKind, StoryParts, World
 
 ARTICLE = re.compile(r"^(?:the|a|an|some)\s+", re.IGNORECASE)
+NAMED = re.compile(r"\b(?:named|called)\s+([A-Z][\w'-]*)")
 
 
 class PlannedStep(BaseModel):
@@ -58,6 +59,8 @@ class StoryPlan(BaseModel):
     """How the earlier episodes ended (the latest last)."""
     last_was_moment: bool = False
     """The last turn told a moment beside the plan: the next one moves the plot."""
+    helper_met: bool = False
+    """The helper has been told of in this episode: from now on, by their name."""
 
     @property
     def hero(self) -> Character:
@@ -76,6 +79,12 @@ class StoryPlan(BaseModel):
             f"The story happens in {self.world}. Home is {self.home}. Places: "
             f"{', '.join(self.places)}."
         )
+
+    def helper_name(self) -> str:
+        """How the story speaks of the helper once met: "a kind heron named Stilts" ->
+        "Stilts", "a family of glow-worms" -> "the family of glow-worms"."""
+        named = NAMED.search(self.helper)
+        return named.group(1) if named else ARTICLE.sub("the ", self.helper, count=1)
 
     def names(self) -> list[str]:
         return [c.name for c in self.cast]
