@@ -161,7 +161,7 @@ TAG_IN_QUOTE = re.compile(
     # a quotation opened inside another, after narration ('"The rabbit said hello. \'Hey!\'"')
     r"|[.!?]\s+['‘][A-Z]"
 )
-QUOTE_COMMA = re.compile(r"([!?…])([\"”]),")
+QUOTE_COMMA = re.compile(r"([!?…])([\"”]),")  # '"Yes?", asked Pip' -> '"Yes?" asked Pip'
 QUOTED = re.compile(
     r"\"[^\"]*(?:\"|$)|“[^”]*(?:”|$)|(?<!\w)'.*?(?:'(?!\w)|$)|(?<!\w)‘.*?(?:’(?!\w)|$)"
 )
@@ -564,6 +564,8 @@ class TurnAssembler:
             self.accepted.append(sentence)
             self.given += 1
             released.append(sentence)
+        if len(self.accepted) >= self.target_sentences:
+            self.done = True
         return released
 
     def finish(self) -> list[str]:

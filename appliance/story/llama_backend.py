@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from appliance.model_files import Manifest, ModelFileError, load_manifest
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
@@ -100,6 +100,20 @@ class LlamaSettings(BaseModel):
         "the sentence after it within this time (while a listener hears the beat: a short "
         "one takes about 3 s to say).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        # auto_max_first_token_s (the first sentence's time, from before a turn began with
+        # its beat) measured something that no longer decides: read, and left out.
+        if isinstance(data, dict) and "auto_max_first_token_s" in data:
+            data = {k: v for k, v in data.items() if k != "auto_max_first_token_s"}
+            log.warning(
+                "story.llama.auto_max_first_token_s is no longer used (auto now times the "
+                "sentence after the beat: story.llama.auto_max_sentence_s)"
+            )
+        return data
+
     n_ctx: int = Field(
         default=2048, ge=256, le=32768, description="Context window in tokens (prompt + reply)."
     )
@@ -135,6 +149,20 @@ class LlamaSettings(BaseModel):
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def page_cache(group: Path) -> int:
+    """Bytes of file pages charged to a cgroup (``file`` in memory.stat; 0 if unknown)."""
+    try:
+        for line in (group / "memory.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "file":
+                return int(value)
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
 _DONE = object()
 T = TypeVar("T")
 
@@ -177,7 +205,9 @@ def cgroup_room(proc: Path = Path("/proc"), cgroups: Path = CGROUP_ROOT) -> int 
             limit = "max"
             used = 0
         if limit != "max":
-            left = max(0, int(limit) - used)
+            # The page cache charged to the group (a model file read or mapped before) is
+            # given back under pressure: it is room.
+            left = max(0, int(limit) - used + page_cache(group))
             room = left if room is None else min(room, left)
         if group == cgroups or cgroups not in group.parents:
             return room

@@ -117,6 +117,9 @@ def instruction_for(
     direction = " ".join(part for part in (recap, tone) if part)
     text = " ".join(part for part in (recap, beat_text(beat, plan), tone) if part)
     opening = beat_opening(beat.text) if lead != "off" else ""
+    if given and resuming:
+        # A retry (the given beat was caught by the guards) still reminds the reader.
+        opening = f"{as_sentence(plan.goal)} {opening}"
     return Instruction(
         label=label, text=text, beat=beat, direction=direction, opening=opening, given=given
     )

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from appliance.events import Emotions, Mood, StoryEvent
 from appliance.story.context import ContextTurn, FoldCancelledError, RollingContext
-from appliance.story.guards import CastCheck, TurnAssembler, opening
+from appliance.story.guards import CastCheck, TurnAssembler, opening, words
 from appliance.story.llm import (
     BackendError,
     GenerationRequest,
@@ -33,7 +33,7 @@ from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
 from appliance.story.prompts import Instruction, instruction_for, story_rules
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
-from appliance.story.whole_story import RepeatCheck, content_words
+from appliance.story.whole_story import RepeatCheck
 
 log = logging.getLogger(__name__)
 
@@ -506,8 +506,8 @@ class Storyteller:
         plan = self.plan
         named = [*plan.proper_names(), *(c.kind for c in plan.cast), plan.goal, plan.treasure]
         named.append(plan.helper)
-        found = {w for text in named for w in text.lower().split()}
-        return frozenset(found | {w for text in named for w in content_words(text)})
+        found = {w for text in named for w in words(text)}
+        return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
 
     def story_so_far(self) -> list[str]:
         """The turns a new one must not copy from: the whole story, up to a limit."""

@@ -470,3 +470,18 @@ def test_the_cast_line_copied_into_the_story_is_echo() -> None:
 )
 def test_what_was_learned_is_a_lecture(sentence: str, lecture: bool) -> None:
     assert (lecture_reason(sentence) is not None) is lecture
+
+
+def test_a_given_beat_is_never_judged_a_repeat_and_counts_toward_the_turn() -> None:
+    beat = "A fallen tree blocked the path."
+    assembler = TurnAssembler(prompt_texts=(RULES,), target_sentences=2, repeats=lambda s: "motif")
+    assert assembler.give(f"Pip wanted the acorn. {beat}") == ["Pip wanted the acorn.", beat]
+    assert assembler.given == 2 and assembler.done  # the cap of two is reached
+
+
+def test_the_assembler_tidies_the_quotation_marks_it_releases() -> None:
+    assembler = TurnAssembler(prompt_texts=(RULES,), target_sentences=3)
+    assert assembler.feed('"Oh no! ", she said. "Yes? ", asked Pip. Then ') == [
+        '"Oh no!" she said.',
+        '"Yes?" asked Pip.',
+    ]

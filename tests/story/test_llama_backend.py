@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.story.llama_backend import LlamaBackend, available_memory
+from appliance.story.llama_backend import LlamaBackend, LlamaSettings, available_memory
 from appliance.story.llm import BackendError, ChatMessage, GenerationRequest, GenerationStats
 from tests.story.conftest import smol_llama
 
@@ -243,4 +243,35 @@ def test_auto_counts_the_services_memory_limit(tmp_path: Path) -> None:
     proc, root = cgroup_tree(tmp_path / "none", {"system.slice/moodtale.service": ("max", 5)})
     assert available_memory(proc, root) == free  # no limit: what the system has free
     (proc / "self" / "cgroup").write_text("4:memory:/x\n")  # cgroup v1: not read
+    (root / "x").mkdir()
+    (root / "x" / "memory.max").write_text("1000\n")
     assert available_memory(proc, root) == free
+    # Two limits: the tighter counts; a limit wider than the free memory: the free memory.
+    proc, root = cgroup_tree(
+        tmp_path / "two",
+        {
+            "system.slice": (str(gib), gib // 2),
+            "system.slice/moodtale.service": (str(8 * gib), gib // 2),
+        },
+    )
+    assert available_memory(proc, root) == gib // 2
+    proc, root = cgroup_tree(
+        tmp_path / "wide", {"system.slice/moodtale.service": (str(64 * gib), 0)}
+    )
+    assert available_memory(proc, root) == free
+    # Page cache charged to the service (a model file read before) is room: it is given back.
+    proc, root = cgroup_tree(
+        tmp_path / "cache", {"system.slice/moodtale.service": (str(2 * gib), gib + 1000)}
+    )
+    (root / "system.slice/moodtale.service/memory.stat").write_text(f"anon 1000\nfile {gib}\n")
+    assert available_memory(proc, root) == 2 * gib - 1000
+    # Over the limit already: no room, not less than none.
+    proc, root = cgroup_tree(
+        tmp_path / "over", {"system.slice/moodtale.service": (str(gib), 2 * gib)}
+    )
+    assert available_memory(proc, root) == 0
+
+
+def test_the_old_first_token_setting_is_read_and_left_out() -> None:
+    settings = LlamaSettings(auto_max_first_token_s=1.0)  # type: ignore[call-arg]
+    assert settings.auto_max_sentence_s == 3.0

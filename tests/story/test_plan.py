@@ -265,18 +265,24 @@ def every_beat_text(plan: StoryPlan) -> list[str]:
 
 def test_every_beat_the_parts_can_tell_passes_the_guards() -> None:
     """Told word for word as a turn's first sentence, each text of the parts must be a
-    sentence the guards would let a model say: the story's own words set the example."""
-    plan = make_plan(PARTS, 11)
-    shapes = set()
-    for _ in range(2 * len(PARTS.shapes)):
-        shapes.add(plan.shape)
-        check = cast_check(plan, PARTS)
-        for text in every_beat_text(plan):
-            sentence = as_sentence(text)
-            assert "{" not in sentence
-            assert sentence_reason(sentence, set(), check) is None, sentence
-        plan = next_episode(PARTS, plan)
+    sentence the guards would let a model say: the story's own words set the example. Every
+    shape, treasure and helper is drawn (and a helper met is called by name)."""
+    shapes, treasures, helpers = set(), set(), set()
+    for seed in range(12):
+        plan = make_plan(PARTS, seed)
+        for _ in range(len(PARTS.shapes)):
+            shapes.add(plan.shape)
+            treasures.add(plan.treasure)
+            helpers.add(plan.helper)
+            check = cast_check(plan, PARTS)
+            named = [t.replace(plan.helper, plan.helper_name()) for t in every_beat_text(plan)]
+            for text in every_beat_text(plan) + named:
+                sentence = as_sentence(text)
+                assert "{" not in sentence
+                assert sentence_reason(sentence, set(), check) is None, sentence
+            plan = next_episode(PARTS, plan)
     assert shapes == {shape.name for shape in PARTS.shapes}
+    assert treasures == set(PARTS.treasures) and helpers == set(PARTS.helpers)
 
 
 def test_a_helper_once_met_is_called_by_name() -> None:
@@ -290,6 +296,7 @@ def test_a_helper_once_met_is_called_by_name() -> None:
     assert plan.helper in beat.text
     met = after(first, beat)
     assert met.helper_met
+    assert after(met, choose_beat(met, "neutral", EPISODE)).helper_met  # and stays met
     later = met.model_copy(update={"cursor": meet, "last_was_moment": True})
     again = choose_beat(later, "sad", EPISODE)
     assert plan.helper not in again.text and named in again.text
@@ -300,3 +307,5 @@ def test_a_helper_once_met_is_called_by_name() -> None:
 def test_a_helper_with_no_name_is_called_the_helper() -> None:
     plan = make_plan(PARTS, 4).model_copy(update={"helper": "a family of glow-worms"})
     assert plan.helper_name() == "the family of glow-worms"
+    called = plan.model_copy(update={"helper": "an owl called Orla"})
+    assert called.helper_name() == "Orla"

@@ -88,6 +88,12 @@ def test_a_turn_answers_its_mood() -> None:
     assert answers_mood("neutral", trouble, -0.7) and answers_mood("away", trouble, -0.2)
     assert answers_mood("bored", {"kind": "twist", "step": None}, -0.5)
     assert not answers_mood("neutral", comfort, 0.5)
+    # The line is -0.05, for every mood that asks for a feeling.
+    for label in ("happy", "sad", "angry", "disgust", "fear"):
+        assert answers_mood(label, trouble, -0.04) and not answers_mood(label, trouble, -0.05)
+    # Surprise is answered by the reveal, not by a feeling.
+    assert answers_mood("surprise", {"kind": "reveal", "step": None}, -0.6)
+    assert not answers_mood("surprise", comfort, 0.9)
 
 
 def test_the_constraint_bans_the_next_token_of_a_copied_run() -> None:
@@ -138,6 +144,23 @@ def test_no_sentence_may_begin_as_one_of_the_last_turns_began() -> None:
     assert own[2] == -np.inf  # "He felt" began this reply
     # A possessive is a word not yet finished.
     assert processor(np.array([*prompt, 0, 9], dtype=np.intc), scores.copy())[1] == 0
+    # Only the second word is held: "Moss felt" goes on as it likes.
+    assert processor(np.array([*prompt, 0, 2], dtype=np.intc), scores.copy())[1] == 0
+
+
+def test_the_words_written_for_the_model_begin_the_sentence() -> None:
+    spellings = TokenSpellings([b" Moss", b" was", b" fox", b"."])
+    openings = {("moss", "was")}
+
+    def led(lead: str) -> NoRepeatNGrams:
+        return NoRepeatNGrams(
+            [[99]], 5, 1, spellings=spellings, sentence_openings=openings, lead=lead
+        )
+
+    scores = np.zeros(4, dtype=np.single)
+    # Led by "Moss", the reply's first token continues that sentence's first word.
+    assert led("Moss")(np.array([7], dtype=np.intc), scores.copy())[1] == -np.inf
+    assert led("The fox")(np.array([7], dtype=np.intc), scores.copy())[1] == 0
 
 
 def test_a_reply_led_by_its_beat_cannot_end_before_it_adds_to_it() -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -11,7 +13,13 @@ from appliance.events import StoryEvent
 from appliance.story.azure_backend import AzureStoryLLM
 from appliance.story.backends import StoryBackends
 from appliance.story.llama_backend import LlamaBackend
-from appliance.story.llm import GenerationRequest, GenerationStats, StoryLLM
+from appliance.story.llm import (
+    BackendError,
+    ChatMessage,
+    GenerationRequest,
+    GenerationStats,
+    StoryLLM,
+)
 from appliance.story.prompts import (
     SHIFT_PREFIX,
     TONES,
@@ -21,6 +29,7 @@ from appliance.story.prompts import (
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
 from appliance.story.storyteller import Storyteller, TurnControl, shift_to
+from appliance.story.whole_story import RepeatCheck
 from tests.fake_azure import FakeAzure
 from tests.story.conftest import azure_settings, smol_llama, smol_story
 from tests.story.wrapped_llm import WrappedLLM
@@ -461,3 +470,111 @@ def test_with_azure_the_model_writes_the_beat_itself(
         assert "Begin the story" in given
     finally:
         backends.close()
+
+
+class ScriptedLLM:
+    """A local model that writes what it is told to: the prefill, then ``replies`` in turn
+    (a reply of None breaks the stream, as a crash would). Keeps every request."""
+
+    name = "local scripted"
+    kind: Literal["local", "azure"] = "local"
+
+    def __init__(self, *replies: str | None, fail_after: int | None = None) -> None:
+        self.replies = list(replies)
+        self.fail_after = fail_after
+        self.requests: list[GenerationRequest] = []
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if self.replies else " Pip smiled."
+        if request.prefill:
+            yield request.prefill
+        stats.ttft_s = stats.ttft_s or 0.01
+        for index, piece in enumerate(WORDS_OF.findall(reply or "")):
+            if self.fail_after is not None and index == self.fail_after:
+                raise BackendError(self.name, "crashed", broken=True)
+            yield piece
+
+    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        return sum(len(m.content.split()) * 2 for m in messages)
+
+
+WORDS_OF = re.compile(r"\s*\S+")
+
+
+def scripted(store: StoryStore, llm: ScriptedLLM, **changes: object) -> Storyteller:
+    settings = smol_story(**changes)
+    return Storyteller(settings, llm, store, n_ctx=settings.llama.n_ctx)
+
+
+def test_the_request_leads_with_the_beat_and_holds_the_model_to_its_own_words(
+    store: StoryStore,
+) -> None:
+    llm = ScriptedLLM()
+    storyteller = scripted(store, llm)
+    for label in ("neutral", "happy", "sad", "fear"):
+        storyteller.next_turn(mood_for(label, None))
+    instruction = storyteller._instruction(mood_for("neutral", None))
+    first = storyteller.request_for(instruction, 0)
+    assert first.prefill == instruction.given and first.min_tokens == 8
+    story = storyteller.story_so_far()
+    assert first.avoid_sentence_openings == tuple(story[-3:])
+    retry = storyteller.request_for(instruction, 1)
+    assert retry.prefill == instruction.opening and retry.min_tokens == 0
+    # Led by the whole beat, nothing is written ahead for a shift.
+    assert storyteller.prepare(["sad"], threading.Event()) == 0 and not storyteller.prepared
+
+
+def test_a_model_that_fails_after_its_own_sentence_went_out_loses_the_turn(
+    store: StoryStore,
+) -> None:
+    llm = ScriptedLLM(" Pip ran to the gate. Then he", fail_after=6)
+    storyteller = scripted(store, llm, attempts=1)
+    assert storyteller.next_turn(mood_for("neutral", None)) is None
+    assert store.turns(storyteller.story.id) == []
+
+
+def test_a_motif_or_a_copy_of_the_last_episode_ends_the_turn_but_goal_words_are_free(
+    store: StoryStore,
+) -> None:
+    llm = ScriptedLLM()
+    storyteller = scripted(store, llm)
+    plan = storyteller.plan
+    motif = " Pip ate honey cake by the mill."
+    # Two turns say it (the second as an episode ends), then a third must not.
+    llm.replies = [motif, " Later they all ate honey cake at home."]
+    storyteller.next_turn(mood_for("neutral", None))
+    storyteller.plan = storyteller.context.plan = storyteller.plan.model_copy(
+        update={"cursor": len(plan.steps) - 1}
+    )
+    storyteller.next_turn(mood_for("neutral", None))
+    assert storyteller.plan.episode == 2
+    llm.replies = [" Soon they ate honey cake again. Then"]
+    finished = storyteller.next_turn(mood_for("neutral", None))
+    assert finished is not None and "honey cake" not in finished.record.text
+    assert storyteller.guard_counts["motif"] >= 1
+    # The goal's words (whole, and as plurals), the treasure's and the names are free.
+    free = storyteller._repeat_exclusions()
+    goal = storyteller.plan.goal
+    assert {w.strip(",.").lower() for w in goal.split()} <= free
+    last = goal.split()[-1].strip(",.").lower()
+    assert f"{last}s" in free  # "acorns" when the goal says "acorn"
+    assert (
+        RepeatCheck([f"{goal}, they said.", f"{goal}, and so on."], free)(f"Still {goal}.") is None
+    )
+
+
+def test_a_return_with_a_cap_of_two_sentences_is_the_goal_and_the_beat(
+    store: StoryStore,
+) -> None:
+    llm = ScriptedLLM()
+    storyteller = scripted(store, llm, sentences_per_turn=2)
+    storyteller.next_turn(mood_for("neutral", None))
+    storyteller.reader_returned()
+    instruction = storyteller._instruction(mood_for("neutral", None))
+    finished = storyteller.next_turn(mood_for("neutral", None))
+    assert finished is not None and finished.record.text == instruction.given
+    # A retry (the beat caught by the guards) still tells the goal first.
+    assert instruction.opening.startswith(as_sentence(storyteller.plan.goal))

@@ -145,3 +145,39 @@ def test_the_repeat_check_catches_a_motif_or_a_rehash_from_the_last_ten_turns() 
         NAMES | {"strange", "noise"},
     )
     assert excluded("The strange noise grew louder.") is None
+
+
+def test_a_rehash_is_three_quarters_of_one_sentences_content_words() -> None:
+    before = ["The silver river sparkled under the morning sun."]  # silver river sparkl morning
+    check = RepeatCheck(before, NAMES)
+    assert check("Pip saw the silver river sparkle at morning tea.") is None  # 4 of 6
+    three_of_four = RepeatCheck(["The silver river sparkled."], NAMES)
+    assert three_of_four("The silver river sparkled by the mill.") == "rehash"  # 3 of 4
+    assert three_of_four("The silver cat sat by the mill.") is None  # 1 of 4
+    assert RepeatCheck(["The silver river sparkled."], NAMES)("A silver river sparkled.") is None
+    # Spread over two earlier sentences is no rehash of one.
+    spread = RepeatCheck(["The silver river ran. The wind sparkled and howled."], NAMES)
+    assert spread("The silver river sparkled and howled.") is None
+    # Ten turns back and older is forgotten; excluded words are never counted.
+    old = ["The silver river sparkled in the morning.", *[f"Pip met {c}zy." for c in "abcdefghij"]]
+    assert RepeatCheck(old, NAMES)("The silver river sparkled in the morning light.") is None
+    fox = RepeatCheck(["Pip the fox met Hazel the mouse."], NAMES)
+    assert fox("Hazel the mouse met Pip the fox.") is None
+
+
+def test_a_motif_ten_turns_back_is_forgotten() -> None:
+    story = [*RAMBLE[:2], *[f"Pip met {c}zy." for c in "abcdefghij"]]
+    assert RepeatCheck(story, NAMES)("Later a kind friend waved.") is None
+
+
+def test_an_exact_tie_between_motifs_is_settled_the_same_way_every_run() -> None:
+    story = ["Red apples and green pears.", "Red apples and green pears."]
+    assert motif_max(story, NAMES) == (10.0, ("apples", "green"))
+
+
+def test_the_whole_story_figures_count_rehashes() -> None:
+    turns = [
+        ("The silver river sparkled under the morning sun.", {"kind": "setup", "episode": 1}),
+        ("The morning sun made the silver river sparkle.", {"kind": "go", "episode": 1}),
+    ]
+    assert story_figures(turns, CAST, "Pip", NAMES).rehash == 0.5
