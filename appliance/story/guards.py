@@ -508,6 +508,9 @@ class TurnAssembler:
     stale_overlap: float = 0.3
     """A sentence sharing this much of its 4-word runs with earlier turns is stale."""
     cast: CastCheck | None = None
+    ahead: Callable[[str], bool] | None = None
+    """Whether a sentence tells what the plan keeps for later (the treasure found before
+    the climax): "ahead"."""
     repeats: Callable[[str], str | None] | None = None
     """Why a sentence is heard as a repeat of the last turns though its words differ (a
     motif, a rehash), if it is."""
@@ -618,6 +621,8 @@ class TurnAssembler:
             return "repeat"
         if self._is_stale(sentence):
             return "stale"
+        if self.ahead is not None and self.ahead(sentence):
+            return "ahead"
         if self.repeats is not None:
             return self.repeats(sentence)
         return None

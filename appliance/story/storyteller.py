@@ -602,6 +602,7 @@ class Storyteller:
             target_sentences=self.settings.sentences_per_turn,
             story_texts=tuple(recent),
             cast=self.context.cast_check,
+            ahead=self.plan.found_too_soon,
             repeats=RepeatCheck(recent, self._repeat_exclusions()),
         )
         # The beat told from the plan comes back first from a backend that writes it into

@@ -485,3 +485,11 @@ def test_the_assembler_tidies_the_quotation_marks_it_releases() -> None:
         '"Oh no!" she said.',
         '"Yes?" asked Pip.',
     ]
+
+
+def test_a_sentence_that_tells_what_the_plan_keeps_for_later_ends_the_turn() -> None:
+    assembler = TurnAssembler(
+        prompt_texts=(RULES,), target_sentences=3, ahead=lambda s: "acorn" in s
+    )
+    assert assembler.feed("Pip ran on. They found the acorn. Then ") == ["Pip ran on."]
+    assert assembler.reasons["ahead"] == 1 and assembler.done

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from appliance.story.guards import sentence_reason
 from appliance.story.plan.beats import after, choose_beat, spare_turns
 from appliance.story.plan.parts import PartsError, builtin_parts, load_parts
-from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
+from appliance.story.plan.planner import StoryPlan, key_words, make_plan, next_episode, rotation
 from appliance.story.prompts import as_sentence
 from appliance.story.settings import StorySettings
 from appliance.story.storyteller import cast_check
@@ -309,3 +309,31 @@ def test_a_helper_with_no_name_is_called_the_helper() -> None:
     assert plan.helper_name() == "the family of glow-worms"
     called = plan.model_copy(update={"helper": "an owl called Orla"})
     assert called.helper_name() == "Orla"
+
+
+def test_the_treasure_is_not_found_before_the_climax() -> None:
+    plan = next(p for seed in range(40) if (p := make_plan(PARTS, seed)).shape == "lost and found")
+    thing = key_words(plan.treasure).split()[-1]
+    found = f"They dug down and discovered the {thing} under a leaf."
+    assert plan.found_too_soon(found)
+    assert not plan.found_too_soon(f"{plan.cast[1].name} missed the {thing} very much.")
+    assert not plan.found_too_soon("They found a way around the log.")
+    climax = next(i for i, s in enumerate(plan.steps) if s.kind == "climax")
+    assert not plan.model_copy(update={"cursor": climax + 1}).found_too_soon(found)
+    # What the climax finds is kept for it too: the duckling's mother.
+    duck = next(p for s in range(40) if (p := make_plan(PARTS, s)).shape == "the missing way home")
+    assert duck.found_too_soon('Pip said, "I found your mommy!"')
+    assert not duck.found_too_soon('"Let\'s go and find Mommy!" said Pip.')  # not yet found
+    # A plot not about its treasure: the treasure may turn up.
+    moon = next(
+        p for s in range(40) if (p := make_plan(PARTS, s)).shape == "the moon in the puddle"
+    )
+    assert not moon.found_too_soon(f"They found {moon.treasure}.")
+
+
+def test_what_one_episode_used_is_not_used_by_the_next_across_a_reshuffle() -> None:
+    items = list(range(6))
+    for seed in range(50):
+        for episode in range(1, 12):
+            now, then = rotation(items, 2, seed, episode + 1), rotation(items, 2, seed, episode)
+            assert not set(now) & set(then), (seed, episode, then, now)

@@ -77,6 +77,9 @@ class Shape(BaseModel):
     name: str
     goal: str
     steps: list[ShapeStep] = Field(min_length=3)
+    kept_for_climax: list[str] = Field(default_factory=list)
+    """Words for what the climax finds ("mother", "cricket"): a sentence that finds one
+    before the climax is told is caught. The treasure, where the plot is about it, always."""
 
     @model_validator(mode="after")
     def _ends(self) -> Shape:

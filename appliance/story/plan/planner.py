@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance.story.plan.parts import Character, StepKind, StoryParts, World
 
 ARTICLE = re.compile(r"^(?:the|a|an|some)\s+", re.IGNORECASE)
+FINDING = re.compile(
+    r"\b(?:found|finds|discover(?:ed|s)?|spott(?:ed)?|spots?|saw|sees|got it|in (?:hand|paw))\b"
+)
 NAMED = re.compile(r"\b(?:named|called)\s+([A-Z][\w'-]*)")
 
 
@@ -59,6 +62,8 @@ class StoryPlan(BaseModel):
     """How the earlier episodes ended (the latest last)."""
     last_was_moment: bool = False
     """The last turn told a moment beside the plan: the next one moves the plot."""
+    kept_for_climax: list[str] = Field(default_factory=list)
+    """What the climax finds, besides a treasure the plot is about (see found_too_soon)."""
     helper_met: bool = False
     """The helper has been told of in this episode: from now on, by their name."""
 
@@ -86,6 +91,26 @@ class StoryPlan(BaseModel):
         named = NAMED.search(self.helper)
         return named.group(1) if named else ARTICLE.sub("the ", self.helper, count=1)
 
+    def found_too_soon(self, sentence: str) -> bool:
+        """Whether ``sentence`` has the treasure found before the climax is told: the plan
+        keeps that for the climax ("They dug down and discovered a shell that hummed", in
+        the second turn of a hunt for a shell that hums). Only for an episode whose plot is
+        about its treasure."""
+        climax = next((i for i, s in enumerate(self.steps) if s.kind == "climax"), None)
+        if climax is None or self.cursor > climax:
+            return False
+        things = [w.lower() for w in self.kept_for_climax]
+        if any(self.treasure in s.text for s in self.steps):
+            treasure = re.findall(r"[a-z]+", key_words(self.treasure).lower())
+            things += [w for w in treasure if len(w) > 3 and w not in {"that", "with"}]
+            things.append("treasure")
+        lowered = sentence.lower()
+        return (
+            bool(things)
+            and bool(FINDING.search(lowered))
+            and any(re.search(rf"\b{re.escape(w)}", lowered) for w in things)
+        )
+
     def names(self) -> list[str]:
         return [c.name for c in self.cast]
 
@@ -109,13 +134,20 @@ def rotation(items: list[T], k: int, seed: int, episode: int) -> list[T]:
     """``k`` of ``items`` for this episode: shuffled once per story, then taken in turn,
     so that the episodes of a series meet different troubles and moments. Once all have
     been used they are shuffled again, so a long series does not come round in the same
-    order (and never gives the same item twice in a row across the seam)."""
+    order (and never gives what the episode before used again across the seam)."""
     n = len(items)
     start = (episode - 1) * k
     orders: list[list[T]] = []
     for cycle in range((start + min(k, n) - 1) // n + 1 if n else 0):
         shuffled = random.Random(seed + 7919 * cycle).sample(items, n)
-        if orders and n > 1 and shuffled[0] == orders[-1][-1]:
+        if orders and n > k:
+            # What the last episode of the cycle used comes last in the new one: not in the
+            # next episode again (a comfort told twice in 13 turns).
+            recent = orders[-1][-k:]
+            shuffled = [x for x in shuffled if x not in recent] + [
+                x for x in shuffled if x in recent
+            ]
+        elif orders and n > 1 and shuffled[0] == orders[-1][-1]:
             shuffled[0], shuffled[1] = shuffled[1], shuffled[0]
         orders.append(shuffled)
     return [orders[(start + i) // n][(start + i) % n] for i in range(min(k, n))]
@@ -241,6 +273,7 @@ def _episode(
         episode=episode,
         shape=shape.name,
         goal=_fill(shape.goal, roles),
+        kept_for_climax=shape.kept_for_climax,
         treasure=treasure,
         helper=helper,
         steps=steps,
