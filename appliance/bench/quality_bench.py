@@ -161,11 +161,16 @@ def whole_story_figures(
     says them again and again."""
     names = {w for c in plan.cast for w in (*c.name.lower().split(), *c.kind.lower().split())}
     names |= {w for place in (*places, plan.home) for w in place.lower().split()}
+    cast_and_places = frozenset(names | {f"{w}s" for w in names})
     # The treasure and the goal are what an episode is about ("the strange noise").
     names |= set(words(" ".join(str(r["beat"].get("treasure", "")) for r in told)))
     names |= set(words(" ".join(str(r["beat"].get("goal", "")) for r in told)))
     figures = story_figures(
-        [(r["text"], r["beat"]) for r in told], check, plan.hero.name, frozenset(names)
+        [(r["text"], r["beat"]) for r in told],
+        check,
+        plan.hero.name,
+        frozenset(names),
+        turn_names=cast_and_places,
     )
     return dataclasses.asdict(figures)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -511,9 +511,10 @@ class TurnAssembler:
     ahead: Callable[[str], bool] | None = None
     """Whether a sentence tells what the plan keeps for later (the treasure found before
     the climax): "ahead"."""
-    repeats: Callable[[str], str | None] | None = None
-    """Why a sentence is heard as a repeat of the last turns though its words differ (a
-    motif, a rehash), if it is."""
+    repeats: Callable[[str, Sequence[str]], str | None] | None = None
+    """Why a sentence is heard as a repeat of the last turns, or of the turn's sentences
+    before it (passed as the second argument), though its words differ (a motif, a
+    rehash), if it is."""
     accepted: list[str] = field(default_factory=list)
     given: int = 0
     """How many of the accepted sentences were given (``give``), not the model's."""
@@ -624,7 +625,7 @@ class TurnAssembler:
         if self.ahead is not None and self.ahead(sentence):
             return "ahead"
         if self.repeats is not None:
-            return self.repeats(sentence)
+            return self.repeats(sentence, self.accepted)
         return None
 
     def _repeats_this_turn(self, sentence: str) -> bool:

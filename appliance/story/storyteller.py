@@ -509,6 +509,15 @@ class Storyteller:
         found = {w for text in named for w in words(text)}
         return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
 
+    def _cast_and_places(self) -> frozenset[str]:
+        """The fewer words left out when a turn's own sentences are matched: the cast's
+        names and kinds and the places (not the goal's things: said twice in a turn, they
+        are the beat said again)."""
+        plan = self.plan
+        named = [*plan.names(), *plan.places, plan.home, *(c.kind for c in plan.cast)]
+        found = {w for text in named for w in words(text)}
+        return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
+
     def story_so_far(self) -> list[str]:
         """The turns a new one must not copy from: the whole story, up to a limit."""
         return [turn.text for turn in self.context.turns[-STORY_MEMORY_TURNS:]]
@@ -603,7 +612,7 @@ class Storyteller:
             story_texts=tuple(recent),
             cast=self.context.cast_check,
             ahead=self.plan.found_too_soon,
-            repeats=RepeatCheck(recent, self._repeat_exclusions()),
+            repeats=RepeatCheck(recent, self._repeat_exclusions(), self._cast_and_places()),
         )
         # The beat told from the plan comes back first from a backend that writes it into
         # the reply (the local model): it is given, not judged as the model's own words.

@@ -89,10 +89,19 @@ class RepeatCheck:
     window); or a sentence whose content words mostly stood in one sentence of those turns
     ("rehash": "You're so happy and you look amazing" after "You're really hungry and you
     look amazing"), a copy that swaps a few words and so passes the copied-runs check.
-    ``exclude`` are the words a story rightly says again (names, places, the goal's things)."""
+    ``exclude`` are the words a story rightly says again (names, places, the goal's things);
+    ``names`` (default: ``exclude``) the fewer left out within a turn, the cast's names and
+    kinds and the places: a turn that says the goal's things twice in one breath is heard as
+    saying its beat again ("the mother duck swam over" twice in a turn about finding her)."""
 
-    def __init__(self, recent: Sequence[str], exclude: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        recent: Sequence[str],
+        exclude: frozenset[str] = frozenset(),
+        names: frozenset[str] | None = None,
+    ) -> None:
         self.exclude = exclude
+        self.names = exclude if names is None else names
         counts: Counter[tuple[str, str]] = Counter()
         for text in recent[-MOTIF_LOOKBACK:]:
             counts.update(motif_pairs(text, exclude))
@@ -103,11 +112,17 @@ class RepeatCheck:
             for sentence in sentences_of(text)[0]
         ]
 
-    def __call__(self, sentence: str) -> str | None:
-        """Why the sentence is heard as a repeat ("motif", "rehash"), or None."""
+    def __call__(self, sentence: str, this_turn: Sequence[str] = ()) -> str | None:
+        """Why the sentence is heard as a repeat ("motif", "rehash"), or None. ``this_turn``
+        are the turn's sentences before it, its beat among them: a small model likes to say
+        its beat again ("... the mother duck swam over, and the duckling rushed to her. The
+        mother duck swam over, and the ducklings rushed to her.")."""
         if motif_pairs(sentence, self.exclude) & self.motifs:
             return "motif"
         if rehashes(set(content_words(sentence, self.exclude)), self.sentences):
+            return "rehash"
+        own = set(content_words(sentence, self.names))
+        if rehashes(own, [set(content_words(s, self.names)) for s in this_turn]):
             return "rehash"
         return None
 
@@ -141,16 +156,25 @@ def motif_max(
     return best[0] * 10 / window, best[1]
 
 
-def rehash_share(texts: Sequence[str], exclude: frozenset[str] = frozenset()) -> float:
+def rehash_share(
+    texts: Sequence[str],
+    exclude: frozenset[str] = frozenset(),
+    names: frozenset[str] | None = None,
+) -> float:
     """Share of sentences whose content words mostly stood in one sentence of the ten turns
-    before (the same thing said again in other words)."""
+    before, or earlier in the same turn (the same thing said again in other words); within
+    a turn only ``names`` (default: ``exclude``) are left out, as in ``RepeatCheck``."""
+    names = exclude if names is None else names
     told = [[set(content_words(s, exclude)) for s in sentences_of(t)[0]] for t in texts]
+    near = [[set(content_words(s, names)) for s in sentences_of(t)[0]] for t in texts]
     found = total = 0
     for index, turn in enumerate(told):
         earlier = [s for before in told[max(0, index - MOTIF_LOOKBACK) : index] for s in before]
-        for own in turn:
+        for position, own in enumerate(turn):
             total += 1
-            found += rehashes(own, earlier)
+            found += rehashes(own, earlier) or rehashes(
+                near[index][position], near[index][:position]
+            )
     return found / total if total else 0.0
 
 
@@ -206,9 +230,11 @@ def story_figures(
     check: CastCheck,
     hero: str,
     names: frozenset[str],
+    turn_names: frozenset[str] | None = None,
 ) -> StoryFigures:
     """Figures for told turns given as (text, beat); ``names`` are the words left out of
-    content words (cast names and kinds, place names)."""
+    content words (cast names and kinds, place names), ``turn_names`` those left out when a
+    turn's sentences are matched with each other (default: ``names``)."""
     texts = [text for text, _beat in turns]
     motif, pair = motif_max(texts, names)
     problems = cast_problems(texts, check)
@@ -227,7 +253,7 @@ def story_figures(
         echo3=round(echo3(texts, names), 3),
         motif_max=round(motif, 2),
         motif=" ".join(pair) if pair else "",
-        rehash=round(rehash_share(texts, names), 3),
+        rehash=round(rehash_share(texts, names, turn_names), 3),
         same_start=round(same_start(texts), 3),
         foreign=foreign_turns(texts),
         cast_kept=not problems and hero_seen,

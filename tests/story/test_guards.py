@@ -18,6 +18,7 @@ from appliance.story.guards import (
     tidy_quotes,
     words,
 )
+from appliance.story.whole_story import RepeatCheck
 
 INSTRUCTION = "The reader looks sad: bring comfort or hope."
 RULES = "Rules: write in English, in the past tense. Never repeat what was already told."
@@ -398,7 +399,7 @@ def test_the_beat_given_from_the_plan_is_judged_as_a_sentence_not_as_a_copy() ->
     beat = "A fallen tree blocked the path at Willow Bridge."
     story = (f"{beat} They climbed over it.",)  # told before: a copy, were it the model's
     assembler = TurnAssembler(
-        prompt_texts=(RULES,), target_sentences=3, story_texts=story, repeats=lambda s: None
+        prompt_texts=(RULES,), target_sentences=3, story_texts=story, repeats=lambda s, turn: None
     )
     assert assembler.give(beat) == [beat]
     assert assembler.feed(f" {beat} Pip ") == []  # the model saying it again is a repeat
@@ -409,11 +410,34 @@ def test_the_beat_given_from_the_plan_is_judged_as_a_sentence_not_as_a_copy() ->
     assert preachy.rejected == "lecture" and preachy.done
 
 
+def test_the_model_saying_its_beat_again_in_other_words_is_a_rehash() -> None:
+    # The 0.5B, verbatim: the beat, then the beat again with one word changed (half its
+    # 4-word runs: not "repeat"). The real repeat check hears it; the turn is the beat.
+    beat = (
+        "A loud quack rang out at the Compost Heap: the mother duck swam over, "
+        "and the duckling rushed to her."
+    )
+    assembler = TurnAssembler(
+        prompt_texts=(RULES,),
+        target_sentences=3,
+        repeats=RepeatCheck([], frozenset({"compost", "heap"})),
+    )
+    assert assembler.give(beat) == [beat]
+    assert assembler.feed(" The mother duck swam over, and the ducklings rushed to her. ") == []
+    assert assembler.reasons["rehash"] == 1 and assembler.text == beat and assembler.done
+    # What follows the beat in new words passes.
+    fresh = TurnAssembler(prompt_texts=(RULES,), target_sentences=3, repeats=RepeatCheck([]))
+    fresh.give(beat)
+    assert fresh.feed(" Everyone cheered and splashed in the water. ") == [
+        "Everyone cheered and splashed in the water."
+    ]
+
+
 def test_a_sentence_heard_again_in_other_words_ends_the_turn() -> None:
     assembler = TurnAssembler(
         prompt_texts=(RULES,),
         target_sentences=3,
-        repeats=lambda s: "rehash" if "amazing" in s else None,
+        repeats=lambda s, turn: "rehash" if "amazing" in s else None,
     )
     released = assembler.feed("Pip ran to the gate. You look amazing. Then ")
     assert released == ["Pip ran to the gate."] and assembler.reasons["rehash"] == 1
@@ -474,7 +498,9 @@ def test_what_was_learned_is_a_lecture(sentence: str, lecture: bool) -> None:
 
 def test_a_given_beat_is_never_judged_a_repeat_and_counts_toward_the_turn() -> None:
     beat = "A fallen tree blocked the path."
-    assembler = TurnAssembler(prompt_texts=(RULES,), target_sentences=2, repeats=lambda s: "motif")
+    assembler = TurnAssembler(
+        prompt_texts=(RULES,), target_sentences=2, repeats=lambda s, turn: "motif"
+    )
     assert assembler.give(f"Pip wanted the acorn. {beat}") == ["Pip wanted the acorn.", beat]
     assert assembler.given == 2 and assembler.done  # the cap of two is reached
 

@@ -564,6 +564,11 @@ def test_a_motif_or_a_copy_of_the_last_episode_ends_the_turn_but_goal_words_are_
     assert (
         RepeatCheck([f"{goal}, they said.", f"{goal}, and so on."], free)(f"Still {goal}.") is None
     )
+    # Within a turn only the cast's names and kinds and the places are free: the goal said
+    # twice in one turn is the beat said again.
+    near = storyteller._cast_and_places()
+    assert storyteller.plan.hero.name.lower() in near and storyteller.plan.hero.kind in near
+    assert {w.strip(",.").lower() for w in goal.split() if len(w) > 3} - near
 
 
 def test_a_return_with_a_cap_of_two_sentences_is_the_goal_and_the_beat(

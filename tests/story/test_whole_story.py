@@ -165,6 +165,24 @@ def test_a_rehash_is_three_quarters_of_one_sentences_content_words() -> None:
     assert fox("Hazel the mouse met Pip the fox.") is None
 
 
+def test_a_sentence_that_says_the_turns_own_beat_again_is_a_rehash() -> None:
+    beat = "The mother duck swam over, and the duckling rushed to her at the pond."
+    again = "The mother duck swam over, and the ducklings rushed to her."
+    assert RepeatCheck([], NAMES)(again, [beat]) == "rehash"
+    assert RepeatCheck([], NAMES)(again) is None  # nothing before it: new
+    assert RepeatCheck([], NAMES)("Everyone cheered and splashed about.", [beat]) is None
+    assert rehash_share([f"{beat} {again}"], NAMES) == 0.5
+    assert rehash_share([f"{beat} Everyone cheered and splashed about."], NAMES) == 0.0
+    # The goal's things are free across turns but not within one: an episode about finding
+    # the duckling's mother rightly names her every turn, never twice in one breath.
+    goal = NAMES | {"mother", "duck", "ducks", "duckling", "ducklings"}
+    assert RepeatCheck([beat], goal)(again) is None  # another turn: free
+    assert RepeatCheck([], goal, NAMES)(again, [beat]) == "rehash"
+    assert rehash_share([beat, again], goal, NAMES) == 0.0
+    assert rehash_share([f"{beat} {again}"], goal, NAMES) == 0.5
+    assert rehash_share([f"{beat} {again}"], goal) == 0.0  # by default as wide as ``exclude``
+
+
 def test_a_motif_ten_turns_back_is_forgotten() -> None:
     story = [*RAMBLE[:2], *[f"Pip met {c}zy." for c in "abcdefghij"]]
     assert RepeatCheck(story, NAMES)("Later a kind friend waved.") is None
