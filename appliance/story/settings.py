@@ -32,6 +32,14 @@ class StorySettings(BaseModel):
     sentences_per_turn: int = Field(
         default=3, ge=1, le=8, description="A turn ends after at most this many sentences."
     )
+    recap_after_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="A reader who comes back after looking away at least this long hears "
+        "where the story had got to (the goal, then the next beat); a glance away is not "
+        "recapped.",
+    )
     episode_turns: int = Field(
         default=12,
         ge=5,

@@ -86,6 +86,8 @@ class StoryLoop:
         self._mood: Mood | None = None
         self._engaged = False
         self._reader_left = False
+        self._left_at = 0.0
+        """time.monotonic() when the reader left: a glance away is not recapped."""
         self._user_paused = False
         self._held: str | None = None
         self._new_story = False
@@ -109,6 +111,7 @@ class StoryLoop:
             control = self._control
             if self._engaged and not mood.engaged:
                 self._reader_left = True
+                self._left_at = time.monotonic()
                 if control is not None:
                     control.cut.set()  # finish the sentence, then pause
             elif mood.engaged and not self._engaged:
@@ -274,7 +277,8 @@ class StoryLoop:
                 return  # changed since the loop looked (a shift, the reader left): look again
             if self._reader_left:
                 self._reader_left = False
-                self.teller.reader_returned()
+                if time.monotonic() - self._left_at >= self.settings.recap_after_s:
+                    self.teller.reader_returned()
             control = TurnControl(urgent=answers_shift)
             self._control = control
             self._shift_pending = False

@@ -58,6 +58,12 @@ def running(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
 
 
 @pytest.fixture
+def running_glance(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
+    """A reader away for less than recap_after_s is not recapped."""
+    yield from run_loop(tmp_path, smollm, sentences_per_turn=2, recap_after_s=60.0)
+
+
+@pytest.fixture
 def running_words(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
     """The model writes each turn's first sentence, led by the beat's first words."""
     yield from run_loop(tmp_path, smollm, sentences_per_turn=2, lead_with_beat="words")
@@ -90,6 +96,7 @@ def running_long(tmp_path: Path, smollm: LlamaBackend) -> Iterator[Running]:
 def run_loop(
     tmp_path: Path, smollm: LlamaBackend | SlowLLM, sentences_per_turn: int, **changes: object
 ) -> Iterator[Running]:
+    changes.setdefault("recap_after_s", 0.0)  # any absence is recapped, unless a test says
     store = open_store(tmp_path)
     holder: list[Running] = []
 
@@ -218,6 +225,20 @@ def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Runni
     # The goal, told from the plan, reminds the reader where the story had got to.
     assert record.text.startswith(as_sentence(running.teller.plan.goal))
     assert RESUME_INSTRUCTION not in record.instruction
+
+
+def test_a_glance_away_is_not_recapped(running_glance: Running) -> None:
+    running = running_glance
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count >= 1)
+    running.loop.on_mood(mood("happy", engaged=False))
+    running.wait(lambda: running.loop.state == "waiting for a reader")
+    told = running.teller.turn_count
+    running.loop.on_mood(mood("happy"))
+    running.wait(lambda: running.teller.turn_count > told)
+    record = running.teller.store.turns(running.teller.story.id)[told]
+    assert not record.text.startswith(as_sentence(running.teller.plan.goal))
+    assert not running.teller.resuming
 
 
 def test_with_the_model_writing_the_first_sentence_a_return_asks_it_for_the_recap(
