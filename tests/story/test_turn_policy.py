@@ -17,6 +17,7 @@ from appliance.story import Storyteller, open_store
 from appliance.story.llama_backend import LlamaBackend
 from appliance.story.llm import GenerationRequest, GenerationStats
 from appliance.story.prompts import RESUME_INSTRUCTION, SHIFT_PREFIX, as_sentence
+from appliance.story.store import TurnRecord
 from appliance.story.turn_policy import ReadingPace, StoryLoop
 from tests.story.conftest import smol_story
 from tests.story.wrapped_llm import WrappedLLM
@@ -211,48 +212,37 @@ def test_a_strong_shift_ends_the_turn_being_written_then_answers(running_long: R
     assert answer.mood is not None and answer.mood.dominant == "angry"
 
 
-def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Running) -> None:
+def leave_and_return(running: Running, away_s: float = 0.0) -> TurnRecord:
+    """A turn, the reader away (for ``away_s``: the story waits), back: the turn told then."""
     running.loop.on_mood(mood("happy"))
     running.wait(lambda: running.teller.turn_count >= 1)
     running.loop.on_mood(mood("happy", engaged=False))
     running.wait(lambda: running.loop.state == "waiting for a reader")
     told = running.teller.turn_count
-    time.sleep(1.5)
+    time.sleep(away_s)
     assert running.teller.turn_count == told
     running.loop.on_mood(mood("happy"))
     running.wait(lambda: running.teller.turn_count > told)
-    record = running.teller.store.turns(running.teller.story.id)[told]
+    return running.teller.store.turns(running.teller.story.id)[told]
+
+
+def test_reader_leaving_pauses_and_returning_resumes_with_a_recap(running: Running) -> None:
+    record = leave_and_return(running, away_s=1.5)
     # The goal, told from the plan, reminds the reader where the story had got to.
     assert record.text.startswith(as_sentence(running.teller.plan.goal))
     assert RESUME_INSTRUCTION not in record.instruction
 
 
 def test_a_glance_away_is_not_recapped(running_glance: Running) -> None:
-    running = running_glance
-    running.loop.on_mood(mood("happy"))
-    running.wait(lambda: running.teller.turn_count >= 1)
-    running.loop.on_mood(mood("happy", engaged=False))
-    running.wait(lambda: running.loop.state == "waiting for a reader")
-    told = running.teller.turn_count
-    running.loop.on_mood(mood("happy"))
-    running.wait(lambda: running.teller.turn_count > told)
-    record = running.teller.store.turns(running.teller.story.id)[told]
-    assert not record.text.startswith(as_sentence(running.teller.plan.goal))
-    assert not running.teller.resuming
+    record = leave_and_return(running_glance)
+    assert not record.text.startswith(as_sentence(running_glance.teller.plan.goal))
+    assert not running_glance.teller.resuming
 
 
 def test_with_the_model_writing_the_first_sentence_a_return_asks_it_for_the_recap(
     running_words: Running,
 ) -> None:
-    running = running_words
-    running.loop.on_mood(mood("happy"))
-    running.wait(lambda: running.teller.turn_count >= 1)
-    running.loop.on_mood(mood("happy", engaged=False))
-    running.wait(lambda: running.loop.state == "waiting for a reader")
-    told = running.teller.turn_count
-    running.loop.on_mood(mood("happy"))
-    running.wait(lambda: running.teller.turn_count > told)
-    record = running.teller.store.turns(running.teller.story.id)[told]
+    record = leave_and_return(running_words)
     assert RESUME_INSTRUCTION in record.instruction
 
 
