@@ -166,3 +166,30 @@ def test_watch_keeps_retrying_a_lost_camera(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("engine", ["auto", "espeak"])
+def test_bench_speech_json(engine: str) -> None:
+    result = moodtale("bench", "speech", "--json", "--engine", engine, "--turns", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["engine"] == {"auto": "piper", "espeak": "espeak-ng"}[engine]
+    assert report["sentences"] == 6 and report["turns"] == 2
+    for key in (
+        "first_audio_ms_p50",
+        "first_audio_ms_p95",
+        "rtf",
+        "gap_ms_max",
+        "turn_first_audio_ms_p50",
+        "turn_first_audio_ms_max",
+    ):
+        assert isinstance(report[key], int | float) and report[key] >= 0, key
+    assert 0 < report["rtf"] < 1  # faster than real time, and something was timed
+    assert report["first_audio_ms_p50"] <= report["first_audio_ms_p95"]
+
+
+def test_bench_speech_refuses_bad_turns() -> None:
+    result = moodtale("bench", "speech", "--turns", "7")
+    assert result.returncode == 2
+    assert "expected a whole number from 1 to 6, got '7'" in result.stderr

@@ -22,14 +22,15 @@ def size_arg(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def whole_number_arg(minimum: int) -> Callable[[str], int]:
+def whole_number_arg(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        if value < minimum or (maximum is not None and value > maximum):
+            within = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {within}, got {text!r}")
         return value
 
     return parse

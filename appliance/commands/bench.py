@@ -1,4 +1,4 @@
-"""``moodtale bench perception|story|quality|latency``."""
+"""``moodtale bench perception|story|quality|latency|speech|soak|fleet``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def register(commands: Subparsers) -> None:
         "appliance does with no sound device)",
     )
     latency.set_defaults(handler=bench_latency)
+    speech = benches.add_parser(
+        "speech", help="the voice: time to first audio, real-time factor, gaps in a turn"
+    )
+    speech.add_argument("--json", action="store_true", help="print one JSON object")
+    speech.add_argument(
+        "--engine",
+        choices=["auto", "piper", "espeak"],
+        default="auto",
+        help="the voice to measure (default: auto, as the appliance chooses)",
+    )
+    speech.add_argument(
+        "--turns", type=whole_number_arg(1, 6), default=6, help="turns of the fixed story (1-6)"
+    )
+    speech.set_defaults(handler=bench_speech)
     soak = benches.add_parser(
         "soak", help="the whole appliance for N minutes: restarts, errors, memory, descriptors"
     )
@@ -124,6 +138,14 @@ def bench_latency(settings: Settings, args: argparse.Namespace) -> int:
     result = run_latency_bench(settings, args.runs, model=args.model, listen=not args.flat_out)
     print(json.dumps(result) if args.json else describe_latency_bench(result))
     return EXIT_OK if result["runs"] else EXIT_FAILED
+
+
+def bench_speech(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.speech_bench import describe_speech_bench, run_speech_bench
+
+    result = run_speech_bench(args.engine, args.turns)
+    print(json.dumps(result) if args.json else describe_speech_bench(result))
+    return EXIT_OK
 
 
 def positive_minutes(text: str) -> float:

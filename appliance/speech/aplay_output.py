@@ -27,6 +27,8 @@ it is playing."""
 
 class AplayOutput:
     name = "aplay"
+    realtime = True
+    """Plays as it goes: a sentence takes as long as it sounds."""
 
     def __init__(
         self,

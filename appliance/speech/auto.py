@@ -16,7 +16,8 @@ from appliance.speech.engine import SilentEngine, SpeechEngine
 from appliance.speech.espeak_command import EspeakCommandEngine
 from appliance.speech.narrator import AudioDoneHook, Narrator
 from appliance.speech.output import AudioOutput, NoOutput
-from appliance.speech.piper_engine import PiperEngine
+from appliance.speech.piper_fallback import PiperWithFallback
+from appliance.speech.piper_process import PiperEngine
 from appliance.speech.pyttsx3_engine import Pyttsx3Engine
 from appliance.speech.settings import SpeechSettings
 from appliance.speech.wav_files import WavFileOutput
@@ -58,14 +59,18 @@ def pick_output(
 
 
 def engine_candidates(settings: SpeechSettings) -> list[SpeechEngine]:
-    """The engines to try, best first. Auto prefers the espeak-ng command over pyttsx3: see
-    espeak_command.py for what testing pyttsx3 showed."""
+    """The engines to try, best first. Auto (and piper) is Piper, with espeak-ng speaking
+    any sentence Piper cannot; without Piper, espeak-ng, then pyttsx3 (see espeak_command.py
+    for what testing pyttsx3 showed)."""
     espeak: list[SpeechEngine] = [EspeakCommandEngine(settings.voice), Pyttsx3Engine()]
-    if settings.engine == "piper":
-        return [PiperEngine(settings.piper_voice), *espeak]
+    if settings.engine == "espeak":
+        return [EspeakCommandEngine(settings.voice)]
     if settings.engine == "pyttsx3":
         return [Pyttsx3Engine(), EspeakCommandEngine(settings.voice)]
-    return espeak
+    piper = PiperWithFallback(
+        PiperEngine(settings.piper_voice), EspeakCommandEngine(settings.voice)
+    )
+    return [piper, *espeak]
 
 
 def pick_engine(

@@ -23,6 +23,7 @@ from appliance.speech.output import AudioOutput, AudioOutputError, SentenceAudio
 from appliance.speech.settings import SpeechSettings
 from appliance.speech.style import SpeechStyle, estimated_duration_s, style_for_mood
 from appliance.speech.wav_clip import NotAWavError, wav_duration_s
+from appliance.speech.wav_shape import shaped
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,29 @@ the oldest waiting sentences are dropped (and counted)."""
 POLL_S = 0.2
 """How often an idle thread looks at the stop event."""
 
+SPLIT_WORDS = 14
+"""A turn's first sentence longer than this is spoken in two parts, split at a comma, so
+that its first part is synthesized, and heard, sooner."""
+
+SPLIT_MIN_PART = 4
+"""Words each part keeps at least."""
+
+COMMA_PAUSE_S = 0.12
+"""The silence after the first part of a split sentence: a comma's, not a full stop's."""
+
+
+def split_at_comma(text: str) -> tuple[str, str] | None:
+    """A long sentence as two parts at its first comma (or colon, or semicolon) that
+    leaves each part at least ``SPLIT_MIN_PART`` words, or None when it is short or has no
+    such mark."""
+    words = text.split()
+    if len(words) <= SPLIT_WORDS:
+        return None
+    for index, word in enumerate(words[SPLIT_MIN_PART - 1 : -SPLIT_MIN_PART], SPLIT_MIN_PART):
+        if word.endswith((",", ":", ";")):
+            return " ".join(words[:index]), " ".join(words[index:])
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class AudioDone:
@@ -50,6 +74,8 @@ class AudioDone:
     t_first_sample: float
     """time.monotonic() when the first sample was written to the file or the device."""
     text: str
+    voice: str = ""
+    """The engine that spoke it (``piper``, or ``espeak-ng`` while Piper is down)."""
 
 
 AudioDoneHook = Callable[[AudioDone], None]
@@ -66,6 +92,10 @@ class _Sentence:
     duration_s: float | None = None
     synthesizing: bool = False
     dropped: bool = False
+    pause_s: float | None = None
+    """The silence after it; None: the style's sentence pause."""
+    first_of_turn: bool = False
+    voice: str = ""
 
     @property
     def seconds(self) -> float:
@@ -99,6 +129,10 @@ class Narrator:
         self._playing: _Sentence | None = None
         self._playing_since = 0.0
         self._next_seq = 1
+        self._last_said_turn: int | None = None
+        self._last_end = 0.0
+        """time.monotonic() when the last sentence played will have ended."""
+        self._last_played_turn: int | None = None
         self._dropped = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -128,15 +162,22 @@ class Narrator:
         with self._lock:
             if self._closed:
                 return
-            sentence = _Sentence(
-                seq=self._next_seq,
-                turn_id=turn_id,
-                text=text,
-                style=style,
-                estimate_s=estimated_duration_s(text, style.rate_wpm),
-            )
-            self._next_seq += 1
-            self._waiting.append(sentence)
+            first = turn_id is None or turn_id != self._last_said_turn
+            self._last_said_turn = turn_id
+            parts = split_at_comma(text) if first else None
+            pieces = [(parts[0], COMMA_PAUSE_S), (parts[1], None)] if parts else [(text, None)]
+            for number, (piece, pause) in enumerate(pieces):
+                sentence = _Sentence(
+                    seq=self._next_seq,
+                    turn_id=turn_id,
+                    text=piece,
+                    style=style,
+                    estimate_s=estimated_duration_s(piece, style.rate_wpm),
+                    pause_s=pause,
+                    first_of_turn=first and number == 0,
+                )
+                self._next_seq += 1
+                self._waiting.append(sentence)
             while len(self._waiting) > MAX_WAITING:
                 oldest = self._waiting.popleft()
                 oldest.dropped = True
@@ -229,8 +270,16 @@ class Narrator:
         """What the page and ``/api/status`` show: engine, output, mode, a one-line summary,
         and ``problem`` (plain words) only when there is one."""
         with self._lock:
+            engine_problem = str(getattr(self.engine, "problem", "") or "")
             problems = [
-                p for p in (self._setup_problem, self._engine_error, self._output_error) if p
+                p
+                for p in (
+                    self._setup_problem,
+                    engine_problem,
+                    self._engine_error,
+                    self._output_error,
+                )
+                if p
             ]
             dropped = self._dropped
         if not self.speaking:
@@ -274,6 +323,9 @@ class Narrator:
 
     def _synth_loop(self) -> None:
         try:
+            warm = getattr(self.engine, "warm", None)
+            if callable(warm):
+                warm()  # a voice that loads slowly starts loading now, not at the first line
             while not self._stop.is_set():
                 try:
                     sentence = self._next_to_synthesize()
@@ -296,7 +348,10 @@ class Narrator:
         error = ""
         try:
             wav = self.engine.synthesize(sentence.text, sentence.style)
+            sentence.voice = self.engine.name
             if wav is not None:
+                pause = sentence.style.pause_s if sentence.pause_s is None else sentence.pause_s
+                wav = shaped(wav, pause)
                 duration = wav_duration_s(wav)
         except (SpeechEngineError, NotAWavError) as exc:
             error = f"{self.engine.name}: {exc}"
@@ -349,13 +404,28 @@ class Narrator:
             except Exception:
                 log.exception("closing the audio output failed")
 
+    def _turn_pause(self, sentence: _Sentence) -> None:
+        """On a speaker, a new turn starts at least ``turn_pause_s`` after the last one
+        ended (its sentence pause counted): the listener hears where one turn ends."""
+        if not getattr(self.output, "realtime", False) or not sentence.first_of_turn:
+            return
+        if self._last_played_turn is None or sentence.turn_id == self._last_played_turn:
+            return
+        wait = self._last_end + self.settings.turn_pause_s - self.settings.sentence_pause_s
+        left = wait - time.monotonic()
+        if left > 0:
+            self._stop.wait(left)
+
     def _play(self, sentence: _Sentence) -> None:
         assert sentence.wav is not None and sentence.duration_s is not None
         audio = SentenceAudio(sentence.seq, sentence.turn_id, sentence.wav, sentence.duration_s)
+        self._turn_pause(sentence)
 
         def started(path: Path | None, t_first_sample: float) -> None:
             with self._lock:
                 self._playing_since = t_first_sample
+                self._last_end = t_first_sample + audio.duration_s
+                self._last_played_turn = sentence.turn_id
             if self.on_audio is None:
                 return
             done = AudioDone(
@@ -365,6 +435,7 @@ class Narrator:
                 duration_s=audio.duration_s,
                 t_first_sample=t_first_sample,
                 text=sentence.text,
+                voice=sentence.voice,
             )
             try:
                 self.on_audio(done)

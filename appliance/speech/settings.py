@@ -7,7 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SpeechEngineName = Literal["auto", "pyttsx3", "piper", "silent"]
+SpeechEngineName = Literal["auto", "piper", "espeak", "pyttsx3", "silent"]
 SpeechOutputName = Literal["auto", "aplay", "wav", "none"]
 
 
@@ -16,9 +16,10 @@ class SpeechSettings(BaseModel):
 
     engine: SpeechEngineName = Field(
         default="auto",
-        description="Voice: auto (espeak-ng when it works, else silent with the reason in the "
-        "status), pyttsx3 (espeak-ng through the pyttsx3 library), piper (neural voice, "
-        "optional extra: pip install moodtale[piper]) or silent (text only).",
+        description="Voice: auto or piper (the Piper voice in a process of its own, with "
+        "espeak-ng speaking any sentence Piper cannot, and instead of Piper when it is "
+        "missing or too slow here; the reason in the status), espeak (espeak-ng only), "
+        "pyttsx3 (espeak-ng through the pyttsx3 library) or silent (text only).",
     )
     output: SpeechOutputName = Field(
         default="auto",
@@ -62,7 +63,28 @@ class SpeechSettings(BaseModel):
     piper_voice: Path | None = Field(
         default=None,
         description="Piper voice model (.onnx, with its .onnx.json beside it). Unset: the voice "
-        "that the piper extra installs (en_US joe, medium).",
+        "scripts/setup installs (en_US joe, medium).",
+    )
+    piper_threads: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Threads the Piper voice computes on (0: one per core). One leaves the "
+        "other cores to the story model, which writes while the voice speaks.",
+    )
+    sentence_pause_s: float = Field(
+        default=0.3,
+        ge=0,
+        le=2,
+        description="Silence after each sentence (the voice's own silence is trimmed first); "
+        "the mood leans it a little: longer for a sad or afraid reader, shorter for a happy one.",
+    )
+    turn_pause_s: float = Field(
+        default=0.8,
+        ge=0,
+        le=5,
+        description="At least this long between the end of one turn's speech and the next "
+        "turn's (counting the sentence pause).",
     )
 
     @model_validator(mode="after")

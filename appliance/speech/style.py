@@ -25,6 +25,8 @@ class SpeechStyle:
     rate_wpm: int = 160
     pitch: int = NEUTRAL_PITCH
     amplitude: int = NEUTRAL_AMPLITUDE
+    pause_s: float = 0.3
+    """Silence after the sentence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +34,16 @@ class MoodLean:
     rate: float
     pitch: float
     amplitude: float
+    pause: float = 1.0
 
 
 MOOD_LEANS: dict[str, MoodLean] = {
-    "happy": MoodLean(rate=1.10, pitch=1.12, amplitude=1.0),
-    "surprise": MoodLean(rate=1.12, pitch=1.15, amplitude=1.05),
-    "sad": MoodLean(rate=0.87, pitch=0.88, amplitude=0.9),
-    "fear": MoodLean(rate=0.90, pitch=0.90, amplitude=0.95),
+    "happy": MoodLean(rate=1.10, pitch=1.12, amplitude=1.0, pause=0.85),
+    "surprise": MoodLean(rate=1.12, pitch=1.15, amplitude=1.05, pause=0.85),
+    "sad": MoodLean(rate=0.87, pitch=0.88, amplitude=0.9, pause=1.3),
+    "fear": MoodLean(rate=0.90, pitch=0.90, amplitude=0.95, pause=1.2),
     # Anger reads as slower and firmer rather than faster: deliberate, a little louder.
-    "angry": MoodLean(rate=0.92, pitch=0.95, amplitude=1.15),
+    "angry": MoodLean(rate=0.92, pitch=0.95, amplitude=1.15, pause=1.1),
     "disgust": MoodLean(rate=0.95, pitch=0.95, amplitude=1.0),
     "neutral": MoodLean(rate=1.0, pitch=1.0, amplitude=1.0),
 }
@@ -59,6 +62,7 @@ def style_for_mood(settings: SpeechSettings, mood: str | None) -> SpeechStyle:
         rate_wpm=max(80, min(450, round(settings.rate_wpm * lean.rate))),
         pitch=max(0, min(99, round(NEUTRAL_PITCH * lean.pitch))),
         amplitude=max(0, min(200, round(NEUTRAL_AMPLITUDE * lean.amplitude))),
+        pause_s=round(settings.sentence_pause_s * lean.pause, 3),
     )
 
 

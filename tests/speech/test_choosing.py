@@ -11,7 +11,7 @@ import pytest
 from appliance.speech import SpeechSettings, build_narrator, pick_engine, sound_device_present
 from appliance.speech.aplay_output import AplayOutput
 from appliance.speech.espeak_command import EspeakCommandEngine
-from appliance.speech.piper_engine import PiperEngine
+from appliance.speech.piper_process import PiperEngine
 
 PI_CARDS = """\
  0 [Headphones     ]: bcm2835_headphonbcm2835 Headphones - bcm2835 Headphones
@@ -49,7 +49,7 @@ def test_auto_output_with_a_sound_device_plays_through_aplay() -> None:
     narrator.close()
     assert isinstance(narrator.output, AplayOutput)
     assert narrator.status()["mode"] == "spoken"
-    assert narrator.status()["summary"] == "espeak-ng voice through aplay"
+    assert narrator.status()["summary"] == "piper voice through aplay"
 
 
 def test_explicit_aplay_without_aplay_is_text_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,22 +74,44 @@ def test_without_any_voice_the_story_is_text_only(tmp_path: Path) -> None:
 
 def test_an_unknown_voice_is_shown_in_the_status(tmp_path: Path) -> None:
     narrator = build_narrator(
-        SpeechSettings(output="wav", wav_dir=tmp_path, voice="xx-no-such-voice")
+        SpeechSettings(engine="espeak", output="wav", wav_dir=tmp_path, voice="xx-no-such-voice")
     )
     narrator.close()
     assert "no voice 'xx-no-such-voice'" in narrator.status()["problem"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("piper") is not None, reason="piper is installed")
-def test_piper_not_installed_says_how_to_get_it_and_falls_back(tmp_path: Path) -> None:
-    assert PiperEngine().unavailable() == "piper is not installed (pip install moodtale[piper])"
-    narrator = build_narrator(SpeechSettings(engine="piper", output="wav", wav_dir=tmp_path))
+def test_without_piper_auto_says_why_and_speaks_with_espeak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "piper" else real(name, *a),
+    )
+    narrator = build_narrator(SpeechSettings(output="wav", wav_dir=tmp_path))
     narrator.close()
     status = narrator.status()
     assert status["engine"] == "espeak-ng"
-    assert status["problem"] == (
-        "piper is not installed (pip install moodtale[piper]): using espeak-ng"
+    assert (
+        status["problem"] == "piper is not installed (scripts/setup installs it): using espeak-ng"
     )
+
+
+def test_auto_is_piper_here(tmp_path: Path) -> None:
+    narrator = build_narrator(SpeechSettings(output="wav", wav_dir=tmp_path))
+    try:
+        assert narrator.status()["engine"] == "piper"
+        assert "problem" not in narrator.status()
+    finally:
+        narrator.close()
+
+
+def test_espeak_can_be_chosen(tmp_path: Path) -> None:
+    narrator = build_narrator(SpeechSettings(engine="espeak", output="wav", wav_dir=tmp_path))
+    narrator.close()
+    assert narrator.status()["engine"] == "espeak-ng"
+    assert "problem" not in narrator.status()
 
 
 def test_a_missing_piper_voice_is_named(tmp_path: Path) -> None:

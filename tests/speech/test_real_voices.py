@@ -1,4 +1,4 @@
-"""Real espeak-ng synthesis (as a command and through pyttsx3) into WAV files."""
+"""Real synthesis into WAV files: Piper (auto), espeak-ng as a command and through pyttsx3."""
 
 from __future__ import annotations
 
@@ -32,12 +32,16 @@ def assert_wav(path: Path) -> float:
     return duration
 
 
+VOICE = {"auto": "piper", "espeak": "espeak-ng", "pyttsx3": "pyttsx3"}
+
+
 @pytest.mark.timeout(60)
-def test_sentences_become_wav_files_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["auto", "espeak"])
+def test_sentences_become_wav_files_in_order(tmp_path: Path, engine: str) -> None:
     heard = AudioLog()
-    narrator = build_narrator(wav_settings(tmp_path), on_audio=heard)
+    narrator = build_narrator(wav_settings(tmp_path, engine=engine), on_audio=heard)
     try:
-        assert narrator.status()["engine"] == "espeak-ng"
+        assert narrator.status()["engine"] == VOICE[engine]
         narrator.say(SENTENCES[0], turn_id=1, mood=None)
         narrator.say(SENTENCES[1], turn_id=1, mood=None)
         narrator.say(SENTENCES[2], turn_id=3, mood=None)
@@ -52,13 +56,12 @@ def test_sentences_become_wav_files_in_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("engine", ["auto", "pyttsx3"])
+@pytest.mark.parametrize("engine", ["auto", "espeak", "pyttsx3"])
 def test_fifteen_sentences_in_a_row_do_not_hang(tmp_path: Path, engine: str) -> None:
     heard = AudioLog()
     narrator = build_narrator(wav_settings(tmp_path, engine=engine), on_audio=heard)
     try:
-        expected = "espeak-ng" if engine == "auto" else "pyttsx3"
-        assert narrator.status()["engine"] == expected
+        assert narrator.status()["engine"] == VOICE[engine]
         for n in range(15):
             narrator.say(
                 f"This is sentence number {n + 1} of the story.", turn_id=n // 5, mood=None

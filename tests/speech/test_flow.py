@@ -1,0 +1,156 @@
+"""Speech that flows: the voice's own silence trimmed, a pause of the right length after
+each sentence (leaning with the mood), a longer one between turns on a speaker, and a long
+first sentence spoken in two parts so it starts sooner."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from appliance.speech import SpeechSettings, SpeechStyle, style_for_mood
+from appliance.speech.narrator import COMMA_PAUSE_S, Narrator, split_at_comma
+from appliance.speech.output import PlaybackStarted, SentenceAudio
+from appliance.speech.wav_clip import wav_duration_s
+from appliance.speech.wav_files import WavFileOutput
+from appliance.speech.wav_shape import MARGIN_S, leading_silence_s, shaped, trailing_silence_s
+from tests.speech.fake_speech import AudioLog, silent_wav
+
+
+def tone_wav(before_s: float, sound_s: float, after_s: float, rate: int = 22050) -> bytes:
+    t = np.arange(round(sound_s * rate)) / rate
+    sound = (8000 * np.sin(2 * np.pi * 220 * t)).astype("<i2")
+    samples = np.concatenate(
+        [np.zeros(round(before_s * rate), "<i2"), sound, np.zeros(round(after_s * rate), "<i2")]
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(rate)
+        clip.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
+def test_silence_is_trimmed_and_the_pause_put_back() -> None:
+    wav = tone_wav(0.33, 1.0, 0.4)
+    out = shaped(wav, 0.3)
+    assert leading_silence_s(out) <= MARGIN_S + 0.001
+    assert abs(trailing_silence_s(out) - (0.3 + MARGIN_S)) < 0.002
+    assert abs(wav_duration_s(out) - (1.0 + 0.3 + 2 * MARGIN_S)) < 0.002
+
+
+def test_a_silent_or_foreign_clip_is_left_alone() -> None:
+    silent = silent_wav(0.5)
+    assert shaped(silent, 0.3) == silent
+    assert shaped(b"not a wav", 0.3) == b"not a wav"
+
+
+def test_the_pause_leans_with_the_mood() -> None:
+    settings = SpeechSettings()
+    pauses = {mood: style_for_mood(settings, mood).pause_s for mood in ("happy", None, "sad")}
+    assert 0.25 <= pauses["happy"] < pauses[None] == 0.3 < pauses["sad"] <= 0.4
+    assert style_for_mood(settings.model_copy(update={"follow_mood": False}), "sad").pause_s == 0.3
+
+
+def test_a_long_first_sentence_splits_at_a_comma() -> None:
+    long = "At the Greenhouse, Conker looked up and laughed, because the moon was safe in the sky."
+    assert split_at_comma(long) == (
+        "At the Greenhouse, Conker looked up and laughed,",
+        "because the moon was safe in the sky.",
+    )
+    assert (
+        split_at_comma("The moon was safe, and the one in the puddle was only its picture.") is None
+    )
+    assert split_at_comma(
+        "That night Poppy ran home in a fright: the moon had fallen into a big puddle."
+    ) == ("That night Poppy ran home in a fright:", "the moon had fallen into a big puddle.")
+    # No comma leaves four words on each side: spoken whole.
+    assert (
+        split_at_comma(
+            "Conker and Poppy ran all the way to the old shed by the big green pond, fast."
+        )
+        is None
+    )
+
+
+class ToneEngine:
+    name = "tone"
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def synthesize(self, text: str, style: SpeechStyle) -> bytes | None:
+        return tone_wav(0.2, 0.05 * len(text.split()), 0.2)
+
+    def close(self) -> None:
+        return None
+
+
+def test_only_a_turns_first_sentence_is_split(tmp_path: Path) -> None:
+    heard = AudioLog()
+    narrator = Narrator(ToneEngine(), WavFileOutput(tmp_path), on_audio=heard).start()
+    long = "At the Greenhouse, Conker looked up and laughed, because the moon was safe in the sky."
+    try:
+        narrator.say(long, turn_id=1)
+        narrator.say(long, turn_id=1)
+        narrator.say(long, turn_id=2)
+        done = heard.wait_for(5)
+    finally:
+        narrator.close()
+    assert [d.text for d in done] == [
+        "At the Greenhouse, Conker looked up and laughed,",
+        "because the moon was safe in the sky.",
+        long,
+        "At the Greenhouse, Conker looked up and laughed,",
+        "because the moon was safe in the sky.",
+    ]
+    first = (tmp_path / "000001-t0001.wav").read_bytes()
+    whole = (tmp_path / "000003-t0001.wav").read_bytes()
+    assert abs(trailing_silence_s(first) - (COMMA_PAUSE_S + MARGIN_S)) < 0.002
+    assert abs(trailing_silence_s(whole) - (0.3 + MARGIN_S)) < 0.002
+
+
+class ClockSpeaker:
+    """A speaker that plays in real time and notes when each sentence began and ended."""
+
+    name = "clock"
+    realtime = True
+
+    def __init__(self) -> None:
+        self.played: list[tuple[int | None, float, float]] = []
+
+    def play(self, audio: SentenceAudio, started: PlaybackStarted, stop: threading.Event) -> None:
+        began = time.monotonic()
+        started(None, began)
+        stop.wait(audio.duration_s)
+        self.played.append((audio.turn_id, began, time.monotonic()))
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_new_turn_waits_the_turn_pause_on_a_speaker() -> None:
+    speaker = ClockSpeaker()
+    heard = AudioLog()
+    settings = SpeechSettings(turn_pause_s=0.8)
+    narrator = Narrator(ToneEngine(), speaker, settings, on_audio=heard).start()
+    try:
+        narrator.say("One two three.", turn_id=1)
+        narrator.say("Four five six.", turn_id=1)
+        narrator.say("Seven eight nine.", turn_id=2)
+        heard.wait_for(3)
+        deadline = time.monotonic() + 5
+        while len(speaker.played) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        narrator.close()
+    (_, _, end1), (_, begin2, end2), (_, begin3, _) = speaker.played
+    # Within a turn the sentence pause is in the audio: the next one follows at once.
+    assert begin2 - end1 < 0.1
+    # Between turns, 0.8 s in all: the 0.3 s pause in the audio and 0.5 s more.
+    assert 0.45 <= begin3 - end2 <= 0.65
