@@ -53,6 +53,7 @@ from appliance.vision import Perception, build_perception
 from appliance.web.app import create_app
 from appliance.web.connections import ConnectionBudget
 from appliance.web.event_hub import EventHub
+from appliance.web.page_voice import AudioClips, PageVoice, WithPage
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,12 @@ class Appliance:
                     f"({exc.strerror})"
                 )
                 log.warning("%s", self.fleet_problem)
-        self.narrator = narrator or build_narrator(settings.speech)
+        self.clips = AudioClips()
+        self.narrator = narrator or build_narrator(
+            settings.speech,
+            page=PageVoice(self.hub, self.clips),
+            to_page=lambda speaker: WithPage(speaker, self.hub, self.clips),
+        )
         self.reading = ReadingPace(settings.story.reading_wpm)
         self.store: StoryStore = open_store(settings.state_dir)
         self.backends: StoryBackends = build_backends(
@@ -307,7 +313,7 @@ class Appliance:
             self.hub.publish("token", {"turn": event.turn_id, "text": event.text})
         elif event.kind == "sentence":
             self.narrator.say(event.text, event.turn_id, label_of(event.mood or self.mood))
-            self.reading.add(event.text)
+            self.reading.add(event.text, event.turn_id)
             self.hub.publish("sentence", {"turn": event.turn_id, "text": event.text})
         elif event.kind == "turn_started":
             self.current_turn, self.current_text = event.turn_id, ""
@@ -351,11 +357,16 @@ class Appliance:
             self.publish_status()
 
     def _skip_the_unheard(self) -> None:
-        """The narrator finishes the sentence it is speaking and skips the rest (still on
-        the page); a reader with no voice to hear goes to the newest text likewise: the
-        reading pace keeps no backlog of what was skipped."""
-        self.narrator.clear()
-        self.reading.reset()
+        """The narrator finishes the sentence it is speaking and skips the rest; a reader
+        with no voice to hear goes to the newest text likewise (the reading pace keeps no
+        backlog). What was skipped was never heard (with speech off: never begun to be
+        read), so it leaves the story: the stored turn, the model's context, and the page
+        (marked as it goes). In the story thread, before the next turn's prompt is made."""
+        unheard = self.narrator.clear()
+        unread = self.reading.reset()
+        skipped = unheard if self.narrator.speaking else unread
+        for change in self.teller.unsay(skipped) if skipped else []:
+            self.hub.publish("unsaid", change)
 
     def _behind_s(self) -> float:
         if self.narrator.speaking:
@@ -501,6 +512,9 @@ class Appliance:
     def resume(self) -> None:
         self.story_loop.resume()
         self.publish_status()
+
+    def audio_clip(self, seq: int) -> bytes | None:
+        return self.clips.get(seq)
 
     def healthy(self) -> tuple[bool, str]:
         dead = [w.name for w in self.supervisor.workers.values() if not w.alive]

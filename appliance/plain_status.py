@@ -53,7 +53,8 @@ def lan_speech(speech: dict[str, str]) -> dict[str, str]:
     """The voice and where it goes; the reason it is text only stays in the journal."""
     shown = {k: v for k, v in speech.items() if k != "problem"}
     if shown.get("mode") == "text only":
-        shown["summary"] = "text only"
+        listenable = shown.get("output") == "page"
+        shown["summary"] = "text only (tap Listen to hear it)" if listenable else "text only"
     return shown
 
 

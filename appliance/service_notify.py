@@ -12,6 +12,8 @@ import socket
 
 log = logging.getLogger(__name__)
 
+NOTIFY_TIMEOUT_S = 0.1
+
 
 class ServiceNotifier:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
@@ -34,6 +36,9 @@ class ServiceNotifier:
             return
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never wait long: a reader that stopped reading (its queue of datagrams
+                # full) must not hold up the service, least of all its shutdown.
+                sock.settimeout(NOTIFY_TIMEOUT_S)
                 sock.connect(self._address)
                 sock.sendall(message.encode())
         except OSError as exc:

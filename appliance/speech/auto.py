@@ -68,7 +68,8 @@ def engine_candidates(settings: SpeechSettings) -> list[SpeechEngine]:
     if settings.engine == "pyttsx3":
         return [Pyttsx3Engine(), EspeakCommandEngine(settings.voice)]
     piper = PiperWithFallback(
-        PiperEngine(settings.piper_voice), EspeakCommandEngine(settings.voice)
+        PiperEngine(settings.piper_voice, threads=settings.piper_threads),
+        EspeakCommandEngine(settings.voice),
     )
     return [piper, *espeak]
 
@@ -102,12 +103,20 @@ def build_narrator(
     on_audio: AudioDoneHook | None = None,
     sound_device: Callable[[], bool] = sound_device_present,
     engines: list[SpeechEngine] | None = None,
+    page: AudioOutput | None = None,
+    to_page: Callable[[AudioOutput], AudioOutput] | None = None,
 ) -> Narrator:
     """A started Narrator for these settings; never raises for missing hardware.
 
-    ``sound_device`` and ``engines`` are the seams tests use to swap hardware.
+    ``page`` is the speaker of a device with none (``output = "auto"``): the pages that
+    listen; ``to_page`` wraps a real output so that they hear it too. ``sound_device`` and
+    ``engines`` are the seams tests use to swap hardware.
     """
     output, output_problem = pick_output(settings, sound_device)
+    if isinstance(output, NoOutput) and page is not None and settings.output == "auto":
+        output, output_problem = page, ""
+    elif not isinstance(output, NoOutput) and to_page is not None:
+        output = to_page(output)
     if isinstance(output, NoOutput):
         # Nobody will hear it: do not spend the CPU (shared with the LLM) on synthesis.
         engine: SpeechEngine = SilentEngine()

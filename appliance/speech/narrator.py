@@ -96,6 +96,10 @@ class _Sentence:
     """The silence after it; None: the style's sentence pause."""
     first_of_turn: bool = False
     voice: str = ""
+    whole: str = ""
+    """The sentence this is a part of (split at a comma), or the sentence itself."""
+    rest_of: _Sentence | None = None
+    """For a second part: the first part, which, once playing, keeps this one."""
 
     @property
     def seconds(self) -> float:
@@ -156,7 +160,7 @@ class Narrator:
     def say(self, text: str, turn_id: int | None = None, mood: str | None = None) -> None:
         """Queue one sentence and return at once, whatever the engine or speaker is doing."""
         text = " ".join(text.split())
-        if not text or self._text_only:
+        if not text or self._text_only or not self._output_active():
             return
         style = style_for_mood(self.settings, mood)
         with self._lock:
@@ -166,6 +170,7 @@ class Narrator:
             self._last_said_turn = turn_id
             parts = split_at_comma(text) if first else None
             pieces = [(parts[0], COMMA_PAUSE_S), (parts[1], None)] if parts else [(text, None)]
+            before: _Sentence | None = None
             for number, (piece, pause) in enumerate(pieces):
                 sentence = _Sentence(
                     seq=self._next_seq,
@@ -175,7 +180,10 @@ class Narrator:
                     estimate_s=estimated_duration_s(piece, style.rate_wpm),
                     pause_s=pause,
                     first_of_turn=first and number == 0,
+                    whole=text,
+                    rest_of=before,
                 )
+                before = sentence
                 self._next_seq += 1
                 self._waiting.append(sentence)
             while len(self._waiting) > MAX_WAITING:
@@ -199,11 +207,16 @@ class Narrator:
             total += max(0.0, self._playing.seconds - heard)
         return total
 
+    def _output_active(self) -> bool:
+        """False while an output that can be idle is (the page, with nobody listening)."""
+        active = getattr(self.output, "active", None)
+        return bool(active()) if callable(active) else True
+
     @property
     def speaking(self) -> bool:
-        """True when sentences are turned into audio (a speaker or WAV files), so
-        ``behind_s`` paces the story; False when the narrator is text only."""
-        return not self._text_only and self.output.name != "none"
+        """True when sentences are turned into audio (a speaker, WAV files, a page that
+        listens), so ``behind_s`` paces the story; False when the narrator is text only."""
+        return not self._text_only and self.output.name != "none" and self._output_active()
 
     @property
     def max_ahead_s(self) -> float:
@@ -224,13 +237,23 @@ class Narrator:
                 self._lock.wait(left)
             return True
 
-    def clear(self) -> None:
-        """Drop every sentence not yet playing (a new story begins); the one playing finishes."""
+    def clear(self) -> list[tuple[int | None, str]]:
+        """Drop every sentence not yet playing (the reader's mood changed, a new story
+        begins); the one playing finishes, and so does a sentence whose first part is
+        playing. Returns what was dropped, as (turn, sentence), in order: never heard."""
+        unheard: list[tuple[int | None, str]] = []
         with self._lock:
+            kept: deque[_Sentence] = deque()
             for sentence in self._waiting:
+                if sentence.rest_of is not None and sentence.rest_of is self._playing:
+                    kept.append(sentence)
+                    continue
                 sentence.dropped = True  # not counted: nothing was lost, the story moved on
-            self._waiting.clear()
+                if sentence.rest_of is None:
+                    unheard.append((sentence.turn_id, sentence.whole or sentence.text))
+            self._waiting = kept
             self._lock.notify_all()
+        return unheard
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop promptly: pending sentences are dropped and the one playing is cut off.
@@ -282,13 +305,19 @@ class Narrator:
                 if p
             ]
             dropped = self._dropped
-        if not self.speaking:
+        if self.output.name == "page" and not self._text_only and not self.speaking:
+            mode = "text only"
+            summary = "text only (no sound device; tap Listen on the page to hear it)"
+        elif not self.speaking:
             mode = "text only"
             reason = problems[0].removesuffix(": text only") if problems else ""
             summary = f"text only ({reason})" if reason else "text only"
         elif self.output.name == "wav":
             mode = "wav files"
             summary = f"{self.engine.name} voice, one WAV file per sentence"
+        elif self.output.name == "page":
+            mode = "on the page"
+            summary = f"{self.engine.name} voice, on the pages that listen"
         else:
             mode = "spoken"
             summary = f"{self.engine.name} voice through {self.output.name}"
@@ -418,7 +447,9 @@ class Narrator:
 
     def _play(self, sentence: _Sentence) -> None:
         assert sentence.wav is not None and sentence.duration_s is not None
-        audio = SentenceAudio(sentence.seq, sentence.turn_id, sentence.wav, sentence.duration_s)
+        audio = SentenceAudio(
+            sentence.seq, sentence.turn_id, sentence.wav, sentence.duration_s, sentence.text
+        )
         self._turn_pause(sentence)
 
         def started(path: Path | None, t_first_sample: float) -> None:

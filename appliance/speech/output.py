@@ -22,6 +22,7 @@ class SentenceAudio:
     turn_id: int | None
     wav: bytes
     duration_s: float
+    text: str = ""
 
 
 PlaybackStarted = Callable[[Path | None, float], None]

@@ -19,9 +19,11 @@ from appliance.speech.wav_clip import wav_duration_s
 
 log = logging.getLogger(__name__)
 
-MAX_RTF = 0.5
-"""Seconds of synthesis per second of speech beyond which Piper is too slow here: at 0.5
-the next sentence may not be ready while one plays on a busy CPU (the LLM shares it)."""
+MAX_RTF = 0.8
+"""Seconds of synthesis per second of speech beyond which Piper is too slow here: the next
+sentence is synthesized while one plays, so up to about 0.8 (a Pi 4 on one thread: 0.77,
+published) the voice keeps up, its first sentence of a turn only starting later; beyond, on
+a CPU the story model shares, sentences would wait for their voice."""
 
 RTF_SENTENCES = 5
 """Sentences (of a second or more) timed before judging the speed."""

@@ -384,6 +384,28 @@ class StoryStore:
 
         self._write(write)
 
+    def rewrite_turn(self, story_id: int, idx: int, text: str) -> None:
+        """A turn's text as it was heard (sentences nobody heard taken out)."""
+        self._write(
+            lambda db: db.execute(
+                "UPDATE turns SET text = ? WHERE story_id = ? AND idx = ?", (text, story_id, idx)
+            )
+        )
+
+    def untell_turn(self, story_id: int, idx: int, *, plan: str, summary: tuple[str, int]) -> None:
+        """Take back the last turn (nobody heard any of it), and the plan and summary as
+        they were before it, in one transaction."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM turns WHERE story_id = ? AND idx = ?", (story_id, idx))
+            db.execute(
+                "UPDATE stories SET plan = ?, summary = ?, folded_upto = ?, updated_at = ? "
+                "WHERE id = ?",
+                (plan, *summary, time.time(), story_id),
+            )
+
+        self._write(write)
+
     def turns(self, story_id: int) -> list[TurnRecord]:
         rows = self._read("SELECT * FROM turns WHERE story_id = ? ORDER BY idx", (story_id,))
         return [

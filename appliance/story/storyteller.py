@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 from appliance.events import Emotions, Mood, StoryEvent
@@ -31,6 +31,7 @@ from appliance.story.plan.beats import after
 from appliance.story.plan.parts import StoryParts, load_parts
 from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
 from appliance.story.prompts import Instruction, instruction_for, story_rules
+from appliance.story.quality import sentences_of
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
 from appliance.story.whole_story import RepeatCheck
@@ -48,6 +49,10 @@ MIN_OWN_TOKENS = 8
 SENTENCE_OPENING_TURNS = 3
 """How many of the last turns' sentence openings a new sentence may not repeat."""
 STORY_MEMORY_TURNS = 200
+
+UNSAY_MEMORY_TURNS = 8
+"""How many recent turns keep the state from before them, so a turn nobody heard can be
+taken back whole (the narrator is never more than a turn or two behind)."""
 """How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
 
@@ -74,6 +79,17 @@ class TurnControl:
     def dropping(self, accepted: bool) -> bool:
         """Whether the turn is to be dropped (nothing of it kept)."""
         return self.abort.is_set() or (self.hurry.is_set() and not accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class _StateBefore:
+    """What a turn changed, as it was before it: to take the turn back."""
+
+    plan: StoryPlan
+    summary: str
+    folded_upto: int
+    cast_check: CastCheck | None
+    calm_turns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +204,7 @@ class Storyteller:
         self.prepared: dict[str, PreparedAnswer] = {}
         self.prepared_used = 0
         self.parts = load_parts(settings.parts_file)
+        self._before_turn: dict[int, _StateBefore] = {}
         self._cold = True
         """The story's prompt is not in the model's cache (a start, a new episode)."""
         story = store.current_story()
@@ -237,11 +254,68 @@ class Storyteller:
         self.plan = self._plan_of(self.story)
         self._cold = True
         self.context = self._load_context(self.story)
+        self._before_turn.clear()
         self.calm_turns = 0
         self.resuming = False
         self._tries_idx, self._tries_spent = -1, 0
         self._status("new story", story=str(self.story.id))
         return self.story
+
+    def unsay(self, unheard: Sequence[tuple[int | None, str]]) -> list[dict[str, object]]:
+        """Take out of the story the sentences nobody heard (or read): the narrator
+        skipped them for a shift. The stored turn, the model's context and the guards'
+        memory keep only what was heard; a turn nobody heard at all is taken back whole,
+        with the plan, summary and episode as they were before it, so its beat is told
+        later. Returns, for the page, each turn changed: its sentences, each heard or not,
+        and its text now ("" when taken back). Call in the story thread, between turns."""
+        gone: dict[int, list[str]] = {}
+        for turn, text in unheard:
+            if turn is not None:
+                gone.setdefault(turn, []).append(" ".join(text.split()))
+        changes: list[dict[str, object]] = []
+        for idx in sorted(gone, reverse=True):  # the latest first: a whole turn is the last
+            if not 0 <= idx < len(self.context.turns):
+                continue
+            told = self.context.turns[idx]
+            left = list(gone[idx])
+            sentences: list[dict[str, object]] = []
+            whole, fragment = sentences_of(told.text)
+            for sentence in [*whole, fragment] if fragment.strip() else whole:
+                heard = " ".join(sentence.split()) not in left
+                if not heard:
+                    left.remove(" ".join(sentence.split()))
+                sentences.append({"text": sentence, "heard": heard})
+            kept = [str(s["text"]) for s in sentences if s["heard"]]
+            if len(kept) == len(sentences):
+                continue
+            text = " ".join(kept)
+            if kept:
+                self.store.rewrite_turn(self.story.id, idx, text)
+                self.context.turns[idx] = ContextTurn(told.instruction, text)
+            elif idx == len(self.context.turns) - 1 and idx in self._before_turn:
+                self._take_back_last_turn()
+            else:
+                continue  # not the last turn, or too old to take back: kept as told
+            log.info(
+                "turn %d: %d sentence(s) nobody heard taken out", idx, len(sentences) - len(kept)
+            )
+            changes.append({"turn": idx, "sentences": sentences, "text": text})
+        return changes
+
+    def _take_back_last_turn(self) -> None:
+        idx = len(self.context.turns) - 1
+        before = self._before_turn.pop(idx)
+        self.store.untell_turn(
+            self.story.id,
+            idx,
+            plan=before.plan.model_dump_json(),
+            summary=(before.summary, before.folded_upto),
+        )
+        self.context.turns.pop()
+        self.plan = self.context.plan = before.plan
+        self.context.summary, self.context.folded_upto = before.summary, before.folded_upto
+        self.context.cast_check = before.cast_check
+        self.calm_turns = before.calm_turns
 
     def reader_returned(self) -> None:
         """The reader came back after looking away: the next turn opens with a recap."""
@@ -416,6 +490,15 @@ class Storyteller:
                 "goal": self.plan.goal,
             },
         )
+        self._before_turn[idx] = _StateBefore(
+            plan=self.plan,
+            summary=self.context.summary,
+            folded_upto=self.context.folded_upto,
+            cast_check=self.context.cast_check,
+            calm_turns=self.calm_turns,
+        )
+        for old in [i for i in self._before_turn if i < idx - UNSAY_MEMORY_TURNS]:
+            del self._before_turn[old]
         plan = after(self.plan, beat)
         fold = None
         if beat.ends_episode:

@@ -13,8 +13,9 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.events import Mood
 from appliance.story.settings import StorySettings
@@ -39,24 +40,37 @@ StoryState = str
 
 @dataclass(slots=True)
 class ReadingPace:
-    """How far a reader reading at ``wpm`` is behind the text released so far."""
+    """How far a reader reading at ``wpm`` is behind the text released so far, and which
+    sentences they have not begun to read."""
 
     wpm: int
     clock: Callable[[], float] = time.monotonic
     _caught_up_at: float = 0.0
+    _sentences: deque[tuple[float, int | None, str]] = field(default_factory=deque)
+    """(when the reader begins it, turn, sentence), for those not yet begun."""
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, turn_id: int | None = None) -> None:
         if self.wpm <= 0:
             return
         now = self.clock()
         seconds = len(text.split()) * 60.0 / self.wpm
-        self._caught_up_at = max(self._caught_up_at, now) + seconds
+        begins = max(self._caught_up_at, now)
+        self._caught_up_at = begins + seconds
+        self._sentences.append((begins, turn_id, " ".join(text.split())))
+        while self._sentences and self._sentences[0][0] <= now:
+            self._sentences.popleft()
 
     def behind_s(self) -> float:
         return max(0.0, self._caught_up_at - self.clock())
 
-    def reset(self) -> None:
+    def reset(self) -> list[tuple[int | None, str]]:
+        """The reader goes to the newest text: returns the sentences they never began to
+        read (a sentence begun is read to its end), as (turn, sentence), in order."""
+        now = self.clock()
+        unread = [(turn, text) for begins, turn, text in self._sentences if begins > now]
+        self._sentences.clear()
         self._caught_up_at = 0.0
+        return unread
 
 
 class StoryLoop:

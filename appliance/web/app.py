@@ -24,7 +24,8 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -133,6 +134,9 @@ class ApplianceView(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def healthy(self) -> tuple[bool, str]: ...
+    def audio_clip(self, seq: int) -> bytes | None:
+        """A sentence's WAV, while it is kept (the last few), for a page that listens."""
+        ...
 
 
 # -- pure ASGI middleware (no buffering of streamed responses) ------------------------------
@@ -383,7 +387,16 @@ def create_app(
             },
         },
     )
-    async def events(request: Request) -> StreamingResponse:
+    async def events(
+        request: Request,
+        listen: Annotated[
+            bool,
+            Query(
+                description="The page listens to the narration: it also gets an `audio` "
+                "event as each sentence starts (its WAV at the event's `url`)."
+            ),
+        ] = False,
+    ) -> StreamingResponse:
         # The stream begins with where things stand, then carries every live event.
         # (A plain stream, not FastAPI's EventSourceResponse, whose relay tasks fail
         # noisily when a client that stopped reading is disconnected.)
@@ -392,7 +405,7 @@ def create_app(
 
         async def stream() -> AsyncIterator[bytes]:
             yield sse_event("hello", snapshot)
-            async for event in hub.subscribe(idle_s=KEEPALIVE_S):
+            async for event in hub.subscribe(idle_s=KEEPALIVE_S, listening=listen):
                 if event is None:
                     yield b": ping\n\n"
                 else:
@@ -403,6 +416,26 @@ def create_app(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    @app.get(
+        "/api/audio/{seq}.wav",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "One sentence of the narration, as a WAV file.",
+                "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            404: {**PROBLEM, "description": "No such sentence, or no longer kept."},
+        },
+    )
+    def audio(request: Request, seq: Annotated[int, FastApiPath(ge=1, le=2**53)]) -> Response:
+        wav = request.app.state.view.audio_clip(seq)
+        if wav is None:
+            return JSONResponse(
+                Problem(detail="no such sentence, or no longer kept").model_dump(),
+                status_code=404,
+            )
+        return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     @app.post(
         "/api/story/new",

@@ -34,6 +34,8 @@ class _Client:
         default_factory=lambda: asyncio.Queue(CLIENT_QUEUE)
     )
     dropped: bool = False
+    listening: bool = False
+    """The page tapped Listen: it gets the narration's audio events."""
 
 
 class EventHub:
@@ -53,17 +55,25 @@ class EventHub:
     def client_count(self) -> int:
         return len(self._clients)
 
-    def publish(self, kind: str, data: dict[str, Any]) -> None:
-        """Thread-safe; never blocks. Without a web loop the event goes nowhere."""
+    @property
+    def listener_count(self) -> int:
+        """Pages listening to the narration (any thread)."""
+        return sum(1 for client in list(self._clients) if client.listening)
+
+    def publish(self, kind: str, data: dict[str, Any], *, listeners_only: bool = False) -> None:
+        """Thread-safe; never blocks. Without a web loop the event goes nowhere.
+        ``listeners_only``: to the pages that listen to the narration, not the others."""
         loop = self._loop
         if loop is None or self._closed or not self._clients:
             return
         self.published += 1
         with contextlib.suppress(RuntimeError):  # the loop has closed: shutting down
-            loop.call_soon_threadsafe(self._deliver, LiveEvent(kind, data))
+            loop.call_soon_threadsafe(self._deliver, LiveEvent(kind, data), listeners_only)
 
-    def _deliver(self, event: LiveEvent) -> None:
+    def _deliver(self, event: LiveEvent, listeners_only: bool = False) -> None:
         for client in list(self._clients):
+            if listeners_only and not client.listening:
+                continue
             try:
                 client.queue.put_nowait(event)
             except asyncio.QueueFull:
@@ -79,10 +89,13 @@ class EventHub:
             client.queue.get_nowait()
         client.queue.put_nowait(None)
 
-    async def subscribe(self, idle_s: float | None = None) -> AsyncIterator[LiveEvent | None]:
+    async def subscribe(
+        self, idle_s: float | None = None, *, listening: bool = False
+    ) -> AsyncIterator[LiveEvent | None]:
         """The live events from now on, until the client is dropped or the hub closes;
-        ``None`` after every ``idle_s`` without one (time for a keep-alive)."""
-        client = _Client()
+        ``None`` after every ``idle_s`` without one (time for a keep-alive). A
+        ``listening`` client also gets the narration's audio events."""
+        client = _Client(listening=listening)
         self._clients.add(client)
         try:
             while True:

@@ -7,11 +7,21 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Playwright,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from appliance.daemon import Appliance
+from tests.appliance_run.conftest import HAPPY, SAD, appliance_settings, replay_dir
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -34,14 +44,23 @@ def wait_until(read: Callable[[], int], test: Callable[[int], bool], timeout: fl
     return value
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def chromium_path() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium is missing: scripts/test installs it (apt chromium)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
+    return chromium
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+    yield launched
+    launched.close()
 
 
 def test_page_shows_the_story_growing_and_the_mood_changing(
@@ -73,5 +92,72 @@ def test_page_shows_the_story_growing_and_the_mood_changing(
     assert "WAV" in page.locator("#use-speech").inner_text()
     # A finished turn joins the list (on a loaded machine the first may still be going).
     wait_until(lambda: page.locator("#turns .turn").count(), lambda n: n >= 1)
+    assert problems == []
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def autoplaying_browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium that plays sound without a tap (the test still taps Listen)."""
+    launched = playwright.chromium.launch(
+        executable_path=chromium_path(),
+        args=[*CHROMIUM_FLAGS, "--autoplay-policy=no-user-gesture-required"],
+    )
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def listenable(tmp_path: Path) -> Iterator[Appliance]:
+    """No sound device (this machine has none): the pages that listen are the speaker."""
+    frames = replay_dir(tmp_path, HAPPY, SAD)
+    settings = appliance_settings(tmp_path, frames, speech={"output": "auto"})
+    appliance = Appliance(settings)
+    appliance.start()
+    try:
+        yield appliance
+    finally:
+        appliance.shutdown()
+
+
+def test_listen_plays_the_narration_in_order_on_the_page(
+    autoplaying_browser: Browser, listenable: Appliance
+) -> None:
+    base = f"http://127.0.0.1:{listenable.port}"
+    # Nobody listens yet: nothing is synthesized, the story keeps to a reader's pace.
+    status = httpx.get(base + "/api/status", timeout=10).json()
+    assert status["speech"]["mode"] == "text only"
+    assert "tap Listen" in status["speech"]["summary"]
+    page = autoplaying_browser.new_page(viewport={"width": 390, "height": 844})
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    clips: list[tuple[int, str, int]] = []
+
+    def on_response(response: Response) -> None:
+        if "/api/audio/" in response.url:
+            seq = int(response.url.rsplit("/", 1)[1].removesuffix(".wav"))
+            clips.append((seq, response.headers.get("content-type", ""), len(response.body())))
+
+    page.on("response", on_response)
+    page.goto(base + "/")
+    expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
+    page.locator("#btn-listen").click()
+    expect(page.locator("#btn-listen")).to_have_text("Stop listening")
+    # The audio element receives the sentences and plays them, in order.
+    voice = page.locator("#voice")
+    wait_until(lambda: len((voice.get_attribute("data-played") or "").split(",")), lambda n: n >= 3)
+    played = [int(s) for s in (voice.get_attribute("data-played") or "").split(",")]
+    assert played == sorted(played) and len(set(played)) == len(played)
+    assert clips and all(kind == "audio/wav" and size > 10_000 for _, kind, size in clips)
+    assert [seq for seq, _, _ in clips] == sorted(seq for seq, _, _ in clips)
+    status = httpx.get(base + "/api/status", timeout=10).json()
+    assert status["speech"]["mode"] == "on the page"
+    assert status["speech"]["engine"] == "piper"
+    # A page that does not listen gets no audio.
+    quiet = httpx.get(base + "/api/audio/999999.wav", timeout=10)
+    assert quiet.status_code == 404
     assert problems == []
     page.close()

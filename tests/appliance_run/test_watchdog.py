@@ -75,3 +75,19 @@ def test_a_hung_worker_stops_the_watchdog_pings(tmp_path: Path) -> None:
         appliance.shutdown()
         main.join(timeout=10)
         notify.close()
+
+
+def test_a_notify_reader_that_stopped_reading_never_holds_up_the_service(tmp_path: Path) -> None:
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))  # bound, and never read: its queue fills up
+    notifier = ServiceNotifier({"NOTIFY_SOCKET": str(notify_path)})
+    try:
+        started = time.monotonic()
+        for _ in range(15):
+            notifier.status("telling stories")
+        notifier.stopping()
+        # Before: the first send past the queue's length blocked shutdown for good.
+        assert time.monotonic() - started < 2
+    finally:
+        notify.close()

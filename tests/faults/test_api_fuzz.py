@@ -50,6 +50,7 @@ def test_the_served_schema_is_the_one_fuzzed(fuzzed: Appliance) -> None:
         "/api/status",
         "/api/story",
         "/api/events",
+        "/api/audio/{seq}.wav",
         "/api/story/new",
         "/api/story/pause",
         "/api/story/resume",

@@ -154,3 +154,29 @@ def test_a_new_turn_waits_the_turn_pause_on_a_speaker() -> None:
     assert begin2 - end1 < 0.1
     # Between turns, 0.8 s in all: the 0.3 s pause in the audio and 0.5 s more.
     assert 0.45 <= begin3 - end2 <= 0.65
+
+
+def test_clear_returns_what_was_never_heard_and_finishes_the_sentence_begun() -> None:
+    speaker = ClockSpeaker()
+    heard = AudioLog()
+    narrator = Narrator(ToneEngine(), speaker, SpeechSettings(), on_audio=heard).start()
+    long = "At the Greenhouse, Conker looked up and laughed, because the moon was safe in the sky."
+    try:
+        narrator.say(long, turn_id=1)
+        narrator.say("Poppy clapped her paws.", turn_id=1)
+        narrator.say("Moss came running with a lantern.", turn_id=1)
+        heard.wait_for(1)  # the first part of the long sentence is playing
+        assert narrator.clear() == [
+            (1, "Poppy clapped her paws."),
+            (1, "Moss came running with a lantern."),
+        ]
+        done = heard.wait_for(2)
+        time.sleep(0.5)
+    finally:
+        narrator.close()
+    # The sentence begun is heard to its end; nothing after it.
+    assert [d.text for d in done] == [
+        "At the Greenhouse, Conker looked up and laughed,",
+        "because the moon was safe in the sky.",
+    ]
+    assert len(heard.done) == 2

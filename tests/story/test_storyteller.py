@@ -583,3 +583,49 @@ def test_a_return_with_a_cap_of_two_sentences_is_the_goal_and_the_beat(
     assert finished is not None and finished.record.text == instruction.given
     # A retry (the beat caught by the guards) still tells the goal first.
     assert instruction.opening.startswith(as_sentence(storyteller.plan.goal))
+
+
+def test_what_nobody_heard_leaves_the_stored_turn_and_the_context(store: StoryStore) -> None:
+    llm = ScriptedLLM(" Pip found a red feather. Hazel laughed at the sky.")
+    storyteller = scripted(store, llm, sentences_per_turn=3)
+    storyteller.next_turn(mood_for("neutral", None))
+    told = storyteller.context.turns[0].text
+    assert told.endswith("Pip found a red feather. Hazel laughed at the sky.")
+    changes = storyteller.unsay([(0, "Hazel laughed at the sky."), (7, "Not a turn.")])
+    kept = told.removesuffix(" Hazel laughed at the sky.")
+    [change] = changes
+    assert change["turn"] == 0 and change["text"] == kept
+    sentences = change["sentences"]
+    assert isinstance(sentences, list)
+    assert sentences[-1] == {"text": "Hazel laughed at the sky.", "heard": False}
+    assert all(s["heard"] for s in sentences[:-1])
+    assert " ".join(s["text"] for s in sentences[:-1]) == kept
+    assert storyteller.context.turns[0].text == kept
+    assert store.turns(storyteller.story.id)[0].text == kept
+    # Nothing it does not know: no change.
+    assert storyteller.unsay([(0, "Hazel laughed at the sky.")]) == []
+
+
+def test_a_turn_nobody_heard_is_taken_back_with_its_beat(store: StoryStore) -> None:
+    llm = ScriptedLLM()
+    storyteller = scripted(store, llm, sentences_per_turn=2)
+    storyteller.next_turn(mood_for("neutral", None))
+    plan_before = storyteller.plan
+    finished = storyteller.next_turn(mood_for("neutral", None))
+    assert finished is not None and storyteller.plan != plan_before
+    sentences = [(1, s) for s in finished.record.text.replace(". ", ".\n").splitlines()]
+    changes = storyteller.unsay(sentences)
+    assert changes and changes[0]["turn"] == 1 and changes[0]["text"] == ""
+    assert storyteller.turn_count == 1
+    assert [t.idx for t in store.turns(storyteller.story.id)] == [0]
+    # The plan is as it was: the beat nobody heard is told next.
+    assert storyteller.plan == plan_before
+    assert store.current_story() is not None
+    assert storyteller._plan_of(store.current_story()) == plan_before  # type: ignore[arg-type]
+    again = storyteller.next_turn(mood_for("neutral", None))
+    assert again is not None and again.record.idx == 1
+    assert again.record.beat["text"] == finished.record.beat["text"]
+    # An earlier turn nobody heard at all is not taken back (only the last can be).
+    first = storyteller.context.turns[0].text
+    assert storyteller.unsay([(0, s) for s in first.replace(". ", ".\n").splitlines()]) == []
+    assert storyteller.context.turns[0].text == first

@@ -388,3 +388,15 @@ def test_turns_the_guards_keep_refusing_back_off_from_half_a_second_doubling(
     print("\nwaits between given-up turns:", [round(w, 2) for w in waits])
     for wait, expected in zip(waits, (0.5, 1.0, 2.0, 4.0), strict=True):
         assert expected * 0.9 <= wait <= expected + 1.5, waits
+
+
+def test_reading_pace_returns_what_the_reader_never_began() -> None:
+    now = [100.0]
+    pace = ReadingPace(wpm=60, clock=lambda: now[0])  # a word a second
+    pace.add("One two three.", turn_id=4)
+    pace.add("Four five six.", turn_id=4)
+    pace.add("Seven eight.", turn_id=5)
+    now[0] += 3.5  # into the second sentence: it is read to its end
+    assert pace.reset() == [(5, "Seven eight.")]
+    assert pace.behind_s() == 0.0
+    assert pace.reset() == []

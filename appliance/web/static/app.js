@@ -15,6 +15,16 @@ const state = {
   source: null,
 };
 
+// Listening: the device announces each sentence of the narration as it starts (an
+// `audio` event, to pages that asked with ?listen=1); the page plays them in order on
+// one audio element. A phone that falls behind skips to the newest sentence: an
+// announced one waits only while the one playing ends, and a newer one replaces it.
+const listen = {
+  on: false,
+  pending: null, // the next clip: {url, seq, until (ms, when it ends on the device)}
+  played: [], // sequence numbers played, in order (the tests read it)
+};
+
 function setText(id, text) { $(id).textContent = text; }
 
 function buildBars() {
@@ -150,6 +160,69 @@ function onTurn(data) {
   }
 }
 
+function playClip(clip) {
+  const voice = $("voice");
+  voice.src = clip.url;
+  voice.dataset.seq = String(clip.seq);
+  voice.play().then(() => {
+    listen.played.push(clip.seq);
+    voice.dataset.played = listen.played.slice(-50).join(",");
+  }).catch(() => {});
+}
+
+function onAudio(data) {
+  if (!listen.on) return;
+  const clip = { url: data.url, seq: data.seq, until: performance.now() + data.duration_s * 1000 };
+  const voice = $("voice");
+  if (voice.paused || voice.ended) playClip(clip);
+  else listen.pending = clip;
+}
+
+function nextClip() {
+  const clip = listen.pending;
+  listen.pending = null;
+  // Over on the device already: skip it, and wait for the next announced sentence.
+  if (clip && listen.on && clip.until > performance.now()) playClip(clip);
+}
+
+function toggleListen() {
+  const button = $("btn-listen");
+  const voice = $("voice");
+  listen.on = !listen.on;
+  button.textContent = listen.on ? "Stop listening" : "Listen";
+  button.setAttribute("aria-pressed", String(listen.on));
+  if (listen.on) {
+    // Browsers play sound only after a tap: play a moment of silence now, in the tap.
+    voice.src = "/static/silence.wav";
+    voice.play().catch(() => {});
+  } else {
+    voice.pause();
+    listen.pending = null;
+  }
+  // Ask the device for the narration (or stop it being sent): reconnect.
+  if (state.source) state.source.close();
+  connect();
+}
+
+const UNSAID_FADE_MS = 1600;
+
+// Sentences nobody heard (the reader's mood changed first) leave the story: shown struck
+// through and fading for a moment, then gone; a turn nobody heard at all goes whole.
+function onUnsaid(data) {
+  const p = $("turns").querySelector('[data-turn="' + data.turn + '"]');
+  if (!p) return;
+  p.replaceChildren(...data.sentences.map((sentence, i) => {
+    const span = document.createElement("span");
+    span.textContent = (i ? " " : "") + sentence.text;
+    if (!sentence.heard) span.className = "unheard";
+    return span;
+  }));
+  setTimeout(() => {
+    if (data.text) p.textContent = data.text;
+    else p.remove();
+  }, UNSAID_FADE_MS);
+}
+
 function nearBottom() {
   return window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
 }
@@ -165,7 +238,7 @@ function onToken(data) {
 }
 
 function connect() {
-  const source = new EventSource("/api/events");
+  const source = new EventSource(listen.on ? "/api/events?listen=1" : "/api/events");
   state.source = source;
   const conn = $("connection");
   source.addEventListener("hello", (event) => {
@@ -185,6 +258,8 @@ function connect() {
   source.addEventListener("mood", (event) => showMood(JSON.parse(event.data)));
   source.addEventListener("token", (event) => onToken(JSON.parse(event.data)));
   source.addEventListener("turn", (event) => onTurn(JSON.parse(event.data)));
+  source.addEventListener("unsaid", (event) => onUnsaid(JSON.parse(event.data)));
+  source.addEventListener("audio", (event) => onAudio(JSON.parse(event.data)));
   source.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
   source.onerror = () => {
     conn.textContent = "reconnecting…";
@@ -216,6 +291,8 @@ document.addEventListener("DOMContentLoaded", () => {
   buildBars();
   $("token").value = localStorage.getItem("moodtale-token") || "";
   $("btn-new").addEventListener("click", () => control("new"));
+  $("btn-listen").addEventListener("click", toggleListen);
+  $("voice").addEventListener("ended", nextClip);
   $("btn-pause").addEventListener("click", () => control("pause"));
   $("btn-resume").addEventListener("click", () => control("resume"));
   connect();
