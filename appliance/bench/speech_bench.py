@@ -229,10 +229,15 @@ def streamed(
 
 
 def run_speech_bench(
-    engine_name: str, turns: int = len(TURNS), words_per_s: float = WORDS_PER_S
+    engine_name: str,
+    turns: int = len(TURNS),
+    words_per_s: float = WORDS_PER_S,
+    speech: SpeechSettings | None = None,
 ) -> dict[str, Any]:
+    """``speech``: the settings to measure with (the voice, its threads, the pauses); the
+    engine is ``engine_name`` whatever they say."""
     told = TURNS[:turns]
-    settings = SpeechSettings(engine=engine_name)  # type: ignore[arg-type]
+    settings = (speech or SpeechSettings()).model_copy(update={"engine": engine_name})
     chosen, problem = pick_engine(settings, engine_candidates(settings))
     engine = TimedEngine(chosen)
     waits = one_by_one(engine, settings, told)
@@ -257,6 +262,7 @@ def run_speech_bench(
         "turn_first_audio_ms_max": round(1000 * max(first_audio)),
         "turns": len(told),
         "words_per_s": words_per_s,
+        "piper_threads": settings.piper_threads,
         "piper_tts": package_version("piper-tts"),
         **machine_summary(),
     }
@@ -265,7 +271,8 @@ def run_speech_bench(
 def describe_speech_bench(result: dict[str, Any]) -> str:
     lines = [
         f"speech benchmark: {result['engine']} voice, {result['sentences']} sentences in "
-        f"{result['turns']} turns, piper-tts {result['piper_tts']}",
+        f"{result['turns']} turns, piper-tts {result['piper_tts']}, "
+        f"{result['piper_threads']} Piper thread(s)",
         f"  machine: {result['cpu']}, {result['cores']} cores, {result['arch']}, "
         f"Python {result['python']}",
     ]

@@ -143,7 +143,7 @@ def bench_latency(settings: Settings, args: argparse.Namespace) -> int:
 def bench_speech(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.bench.speech_bench import describe_speech_bench, run_speech_bench
 
-    result = run_speech_bench(args.engine, args.turns)
+    result = run_speech_bench(args.engine, args.turns, speech=settings.speech)
     print(json.dumps(result) if args.json else describe_speech_bench(result))
     return EXIT_OK
 

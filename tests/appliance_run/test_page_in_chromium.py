@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
+    Locator,
     Playwright,
     Response,
     expect,
@@ -96,6 +97,16 @@ def test_page_shows_the_story_growing_and_the_mood_changing(
     page.close()
 
 
+def wait_for_played(voice: Locator, enough: int) -> list[int]:
+    """The clips the page's audio element played, once there are ``enough``."""
+
+    def played() -> list[int]:
+        return [int(s) for s in (voice.get_attribute("data-played") or "").split(",") if s]
+
+    wait_until(lambda: len(played()), lambda n: n >= enough)
+    return played()
+
+
 @pytest.fixture(scope="module")
 def autoplaying_browser(playwright: Playwright) -> Iterator[Browser]:
     """Chromium that plays sound without a tap (the test still taps Listen)."""
@@ -143,14 +154,18 @@ def test_listen_plays_the_narration_in_order_on_the_page(
 
     page.on("response", on_response)
     page.goto(base + "/")
-    expect(page.locator("#connection")).to_have_text("live", timeout=15_000)
-    page.locator("#btn-listen").click()
-    expect(page.locator("#btn-listen")).to_have_text("Stop listening")
-    # The audio element receives the sentences and plays them, in order.
-    voice = page.locator("#voice")
-    wait_until(lambda: len((voice.get_attribute("data-played") or "").split(",")), lambda n: n >= 3)
-    played = [int(s) for s in (voice.get_attribute("data-played") or "").split(",")]
-    assert played == sorted(played) and len(set(played)) == len(played)
+    # A second phone listens too.
+    other = autoplaying_browser.new_page(viewport={"width": 390, "height": 844})
+    other.goto(base + "/")
+    for each in (page, other):
+        expect(each.locator("#connection")).to_have_text("live", timeout=15_000)
+        each.locator("#btn-listen").click()
+        expect(each.locator("#btn-listen")).to_have_text("Stop listening")
+    # The audio element receives the sentences and plays them, in order, on both.
+    for each, enough in ((page, 3), (other, 2)):
+        played = wait_for_played(each.locator("#voice"), enough)
+        assert played == sorted(played) and len(set(played)) == len(played)
+    other.close()
     assert clips and all(kind == "audio/wav" and size > 10_000 for _, kind, size in clips)
     assert [seq for seq, _, _ in clips] == sorted(seq for seq, _, _ in clips)
     status = httpx.get(base + "/api/status", timeout=10).json()
