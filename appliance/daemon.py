@@ -184,6 +184,7 @@ class Appliance:
             n_ctx=settings.story.llama.n_ctx,
             emit=self._on_story_event,
         )
+        self.teller.skip_unheard = self._skip_the_unheard
         self.story_loop = StoryLoop(
             self.teller,
             settings.story,
@@ -317,9 +318,6 @@ class Appliance:
             self.hub.publish("sentence", {"turn": event.turn_id, "text": event.text})
         elif event.kind == "turn_started":
             self.current_turn, self.current_text = event.turn_id, ""
-            if event.mood is not None and event.mood.shift:
-                # The reader's mood has changed: what is heard (or read) next answers it.
-                self._skip_the_unheard()
             self.hub.publish(
                 "turn",
                 {
@@ -350,7 +348,9 @@ class Appliance:
             message = event.status.get("message", "")
             if message == "new story":
                 self.current_turn, self.current_text = None, ""
-                self._skip_the_unheard()
+                # The old story is left as it was told; the new one starts from silence.
+                self.narrator.clear()
+                self.reading.reset()
                 self.hub.publish("turn", {"phase": "new_story", "turn": None})
             elif message == "turn abandoned":
                 self.current_turn, self.current_text = None, ""
@@ -361,7 +361,8 @@ class Appliance:
         with no voice to hear goes to the newest text likewise (the reading pace keeps no
         backlog). What was skipped was never heard (with speech off: never begun to be
         read), so it leaves the story: the stored turn, the model's context, and the page
-        (marked as it goes). In the story thread, before the next turn's prompt is made."""
+        (marked as it goes). Called by the storyteller (``skip_unheard``) as a turn that
+        answers a shift begins, before its number, beat or prompt is decided."""
         unheard = self.narrator.clear()
         unread = self.reading.reset()
         skipped = unheard if self.narrator.speaking else unread

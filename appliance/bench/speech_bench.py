@@ -4,9 +4,9 @@ silences a listener would hear that nobody meant.
 Two passes over the same story sentences (a duck, a goose, a moon in a puddle: every
 sentence length a turn has, long first sentences with commas included):
 
-1. Each sentence is handed to an idle narrator, one at a time: the time from ``say`` to
-   its first audio sample (p50, p95), and the voice's real-time factor (seconds of
-   synthesis per second of speech, over all sentences).
+1. Each sentence is handed to an idle narrator, one at a time (within one turn, so none
+   is split): the time from ``say`` to its first audio sample (p50, p95), and the voice's
+   real-time factor (seconds of synthesis per second of speech, over all sentences).
 2. The turns are handed over as a story streams them (a sentence every
    ``words / words_per_s`` seconds, the pace of the story model here) to a speaker that
    plays in real time: the largest gap between two sentences of a turn beyond the pause
@@ -70,6 +70,8 @@ TURNS = [
         "Poppy sniffed it and sneezed.",
     ],
 ]
+
+WARM_UP = "Once upon a time."
 
 WORDS_PER_S = 10.0
 """About the story model's pace here (the 1.5B: ~16 tokens/s, ~1.3 tokens a word)."""
@@ -182,14 +184,19 @@ def one_by_one(
     engine.ready()  # the voice loads once, at boot: not part of any sentence's wait
     waits: list[float] = []
     try:
-        turn = 0
+        # One turn, begun by a short sentence: the measured sentences are none of them a
+        # turn's first, so none is split, and each is heard as one piece.
+        narrator.say(WARM_UP, turn_id=1)
+        heard.wait_for(1, timeout=120)
         for sentences in turns:
             for sentence in sentences:
-                turn += 1  # every sentence a turn of its own: none is split, none waits
+                count = len(heard.done)
                 handed = time.monotonic()
-                narrator.say(sentence, turn_id=turn)
-                heard.wait_for(len(waits) + 1, timeout=120)
-                waits.append(heard.done[-1].t_first_sample - handed)
+                narrator.say(sentence, turn_id=1)
+                heard.wait_for(count + 1, timeout=120)
+                done = heard.done[count]
+                assert done.text == " ".join(sentence.split()), (done.text, sentence)
+                waits.append(done.t_first_sample - handed)
     finally:
         narrator.close()
     return waits

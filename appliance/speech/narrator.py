@@ -239,14 +239,14 @@ class Narrator:
 
     def clear(self) -> list[tuple[int | None, str]]:
         """Drop every sentence not yet playing (the reader's mood changed, a new story
-        begins); the one playing finishes, and so does a sentence whose first part is
-        playing. Returns what was dropped, as (turn, sentence), in order: never heard."""
+        begins); the one playing finishes, and so does a sentence whose first part has
+        begun. Returns what was dropped, as (turn, sentence), in order: never heard."""
         unheard: list[tuple[int | None, str]] = []
         with self._lock:
             kept: deque[_Sentence] = deque()
             for sentence in self._waiting:
-                if sentence.rest_of is not None and sentence.rest_of is self._playing:
-                    kept.append(sentence)
+                if sentence.rest_of is not None and sentence.rest_of not in self._waiting:
+                    kept.append(sentence)  # its first part is playing, or was heard
                     continue
                 sentence.dropped = True  # not counted: nothing was lost, the story moved on
                 if sentence.rest_of is None:

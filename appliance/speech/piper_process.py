@@ -82,7 +82,11 @@ class PiperProcess:
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None
         )
-        ready = self._header(time.monotonic() + ready_timeout_s)
+        try:
+            ready = self._header(time.monotonic() + ready_timeout_s)
+        except SpeechEngineError:
+            self.kill()  # a loader that hangs or talks nonsense is not left behind
+            raise
         if not ready.get("ready"):
             self.kill()
             raise SpeechEngineError(str(ready.get("error", "the Piper process did not start")))

@@ -31,7 +31,6 @@ from appliance.story.plan.beats import after
 from appliance.story.plan.parts import StoryParts, load_parts
 from appliance.story.plan.planner import StoryPlan, make_plan, next_episode
 from appliance.story.prompts import Instruction, instruction_for, story_rules
-from appliance.story.quality import sentences_of
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryRecord, StoryStore, TurnRecord
 from appliance.story.whole_story import RepeatCheck
@@ -49,11 +48,11 @@ MIN_OWN_TOKENS = 8
 SENTENCE_OPENING_TURNS = 3
 """How many of the last turns' sentence openings a new sentence may not repeat."""
 STORY_MEMORY_TURNS = 200
+"""How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
 UNSAY_MEMORY_TURNS = 8
 """How many recent turns keep the state from before them, so a turn nobody heard can be
 taken back whole (the narrator is never more than a turn or two behind)."""
-"""How far back "not copied from earlier turns" looks (the guards and the constraint)."""
 
 
 class StoryPausedError(RuntimeError):
@@ -181,6 +180,33 @@ def mood_dict(mood: Mood | None) -> dict[str, object]:
     return data
 
 
+def heard_and_not(text: str, unheard: Sequence[str]) -> list[dict[str, object]]:
+    """A turn's text in pieces, in order, each heard or not: each unheard sentence is found
+    in the text as the narrator had it (its whitespace aside), the last occurrence first, so
+    a sentence whose quotes the guards tidied is found whatever a new split would make of
+    it. What lies between is heard."""
+    told = " ".join(text.split())
+    spans: list[tuple[int, int]] = []
+    for sentence in unheard:
+        wanted = " ".join(sentence.split())
+        end = len(told)
+        while wanted and (start := told.rfind(wanted, 0, end)) >= 0:
+            if not any(start < b and a < start + len(wanted) for a, b in spans):
+                spans.append((start, start + len(wanted)))
+                break
+            end = start + len(wanted) - 1
+    pieces: list[dict[str, object]] = []
+    at = 0
+    for start, stop in sorted(spans):
+        if told[at:start].strip():
+            pieces.append({"text": told[at:start].strip(), "heard": True})
+        pieces.append({"text": told[start:stop], "heard": False})
+        at = stop
+    if told[at:].strip():
+        pieces.append({"text": told[at:].strip(), "heard": True})
+    return pieces
+
+
 class Storyteller:
     def __init__(
         self,
@@ -205,6 +231,10 @@ class Storyteller:
         self.prepared_used = 0
         self.parts = load_parts(settings.parts_file)
         self._before_turn: dict[int, _StateBefore] = {}
+        self.skip_unheard: Callable[[], None] | None = None
+        """Called as a turn that answers a shift begins, before anything of it is decided:
+        the daemon has the narrator skip what is not yet heard and calls ``unsay``, so the
+        turn is told from what the listener heard (a turn nobody heard is told again)."""
         self._cold = True
         """The story's prompt is not in the model's cache (a start, a new episode)."""
         story = store.current_story()
@@ -277,28 +307,19 @@ class Storyteller:
             if not 0 <= idx < len(self.context.turns):
                 continue
             told = self.context.turns[idx]
-            left = list(gone[idx])
-            sentences: list[dict[str, object]] = []
-            whole, fragment = sentences_of(told.text)
-            for sentence in [*whole, fragment] if fragment.strip() else whole:
-                heard = " ".join(sentence.split()) not in left
-                if not heard:
-                    left.remove(" ".join(sentence.split()))
-                sentences.append({"text": sentence, "heard": heard})
-            kept = [str(s["text"]) for s in sentences if s["heard"]]
-            if len(kept) == len(sentences):
+            sentences = heard_and_not(told.text, gone[idx])
+            if all(s["heard"] for s in sentences):
                 continue
-            text = " ".join(kept)
-            if kept:
+            text = " ".join(str(s["text"]) for s in sentences if s["heard"])
+            if text:
                 self.store.rewrite_turn(self.story.id, idx, text)
                 self.context.turns[idx] = ContextTurn(told.instruction, text)
             elif idx == len(self.context.turns) - 1 and idx in self._before_turn:
                 self._take_back_last_turn()
             else:
                 continue  # not the last turn, or too old to take back: kept as told
-            log.info(
-                "turn %d: %d sentence(s) nobody heard taken out", idx, len(sentences) - len(kept)
-            )
+            skipped = sum(1 for s in sentences if not s["heard"])
+            log.info("turn %d: %d sentence(s) nobody heard taken out", idx, skipped)
             changes.append({"turn": idx, "sentences": sentences, "text": text})
         return changes
 
@@ -447,6 +468,8 @@ class Storyteller:
         Raises ``StoryPausedError`` when no story model can serve.
         """
         control = control or TurnControl()
+        if mood is not None and mood.shift and self.skip_unheard is not None:
+            self.skip_unheard()
         instruction = self._instruction(mood)
         # Room for the reply, and for the opening written into it.
         reply_tokens = self.settings.llama.max_tokens + (

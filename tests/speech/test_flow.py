@@ -180,3 +180,94 @@ def test_clear_returns_what_was_never_heard_and_finishes_the_sentence_begun() ->
         "because the moon was safe in the sky.",
     ]
     assert len(heard.done) == 2
+
+
+def test_files_are_not_held_back_by_the_turn_pause(tmp_path: Path) -> None:
+    heard = AudioLog()
+    narrator = Narrator(ToneEngine(), WavFileOutput(tmp_path), SpeechSettings(), on_audio=heard)
+    narrator.start()
+    try:
+        narrator.say("One two three.", turn_id=1)
+        narrator.say("Four five six.", turn_id=2)
+        done = heard.wait_for(2)
+    finally:
+        narrator.close()
+    # Written as soon as they are made: only a speaker waits between turns.
+    assert done[1].t_first_sample - done[0].t_first_sample < 0.3
+
+
+class NobodyListens:
+    """The page as speaker, with nobody listening."""
+
+    name = "page"
+    realtime = True
+
+    def __init__(self) -> None:
+        self.listening = False
+
+    def active(self) -> bool:
+        return self.listening
+
+    def play(self, audio: SentenceAudio, started: PlaybackStarted, stop: threading.Event) -> None:
+        started(None, time.monotonic())
+
+    def close(self) -> None:
+        return None
+
+
+class CountingEngine(ToneEngine):
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def synthesize(self, text: str, style: SpeechStyle) -> bytes | None:
+        self.texts.append(text)
+        return super().synthesize(text, style)
+
+
+def test_nothing_is_synthesized_while_nobody_listens() -> None:
+    engine, page = CountingEngine(), NobodyListens()
+    heard = AudioLog()
+    narrator = Narrator(engine, page, SpeechSettings(), on_audio=heard).start()
+    try:
+        narrator.say("Nobody hears this.", turn_id=1)
+        assert [narrator.speaking] == [False]
+        time.sleep(0.5)
+        assert engine.texts == []
+        page.listening = True
+        assert narrator.speaking
+        narrator.say("Now someone does.", turn_id=1)
+        heard.wait_for(1)
+    finally:
+        narrator.close()
+    assert engine.texts == ["Now someone does."]
+
+
+class SlowSecondPart(ToneEngine):
+    """The second part of a split sentence takes a while to make (a long part, a Pi)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def synthesize(self, text: str, style: SpeechStyle) -> bytes | None:
+        if text.startswith("because"):
+            self.release.wait(5)
+        return super().synthesize(text, style)
+
+
+def test_a_sentence_half_heard_is_finished_even_if_its_rest_is_not_ready() -> None:
+    engine, speaker, heard = SlowSecondPart(), ClockSpeaker(), AudioLog()
+    narrator = Narrator(engine, speaker, SpeechSettings(), on_audio=heard).start()
+    long = "At the Greenhouse, Conker looked up and laughed, because the moon was safe in the sky."
+    try:
+        narrator.say(long, turn_id=1)
+        heard.wait_for(1)
+        deadline = time.monotonic() + 5
+        while not speaker.played and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first part has been heard; the rest is still being made
+        assert narrator.clear() == []  # nothing unheard: the sentence is finished
+        engine.release.set()
+        done = heard.wait_for(2)
+    finally:
+        engine.release.set()
+        narrator.close()
+    assert [d.text for d in done][-1] == "because the moon was safe in the sky."

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from appliance.speech import SpeechSettings, SpeechStyle, build_narrator, style_for_mood
+from appliance.speech.engine import SpeechEngineError
 from appliance.speech.espeak_command import EspeakCommandEngine
 from appliance.speech.narrator import Narrator
 from appliance.speech.piper_fallback import PiperWithFallback
@@ -186,3 +187,71 @@ def test_piper_not_installed_is_said_plainly(monkeypatch: pytest.MonkeyPatch) ->
         lambda name, *a: None if name == "piper" else real(name, *a),
     )
     assert PiperEngine().unavailable() == "piper is not installed (scripts/setup installs it)"
+
+
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.timeout(120)
+def test_a_sentence_piper_refuses_costs_that_sentence_only() -> None:
+    answer = '{"ready": true, "rate": 22050}'
+    refuse = '{"error": "no phonemes"}'
+    worker = (
+        f"import sys; print({answer!r}, flush=True)\n"
+        f"for line in sys.stdin: print({refuse!r}, flush=True)"
+    )
+    piper = PiperEngine(command=[sys.executable, "-c", worker], backoff_s=(30.0,))
+    try:
+        assert piper.ready(wait_s=20)
+        pid = piper.pid
+        with pytest.raises(SpeechEngineError, match="no phonemes"):
+            piper.synthesize("Hmm.", style())
+        assert piper.pid == pid and pid is not None and pid_alive(pid)  # not restarted
+        assert piper.restarts == 0 and piper.problem == ""
+    finally:
+        piper.close()
+    assert not pid_alive(pid)  # closed: the process is gone, not only forgotten
+
+
+@pytest.mark.timeout(120)
+def test_piper_threads_reach_the_voice() -> None:
+    counts = {}
+    for threads in (1, 2):
+        piper = PiperEngine(threads=threads)
+        try:
+            assert piper.ready(wait_s=60)
+            piper.synthesize("One little sentence to wake the threads.", style())
+            assert piper.pid is not None
+            counts[threads] = threads_of(piper.pid)
+        finally:
+            piper.close()
+    assert counts[2] > counts[1], counts  # onnxruntime's pool grew by the thread asked for
+
+
+def test_a_loader_that_talks_nonsense_is_not_left_running() -> None:
+    marker = "moodtale-garbage-loader"
+    worker = f"import time; print('not json', flush=True); time.sleep(60)  # {marker}"
+    piper = PiperEngine(command=[sys.executable, "-c", worker], backoff_s=(30.0,))
+    try:
+        assert not piper.ready(wait_s=10)
+        assert "answered garbage" in piper.problem
+    finally:
+        piper.close()
+
+    def loaders() -> list[str]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and marker in (entry / "cmdline").read_text():
+                    state = (entry / "stat").read_text().split()[2]
+                    if state != "Z":
+                        found.append(entry.name)
+            except OSError:
+                continue
+        return found
+
+    assert wait_until(lambda: loaders() == [], timeout=5), loaders()

@@ -28,7 +28,7 @@ from appliance.story.prompts import (
 )
 from appliance.story.settings import StorySettings
 from appliance.story.store import StoryStore
-from appliance.story.storyteller import Storyteller, TurnControl, shift_to
+from appliance.story.storyteller import Storyteller, TurnControl, heard_and_not, shift_to
 from appliance.story.whole_story import RepeatCheck
 from tests.fake_azure import FakeAzure
 from tests.story.conftest import azure_settings, smol_llama, smol_story
@@ -611,7 +611,9 @@ def test_a_turn_nobody_heard_is_taken_back_with_its_beat(store: StoryStore) -> N
     storyteller = scripted(store, llm, sentences_per_turn=2)
     storyteller.next_turn(mood_for("neutral", None))
     plan_before = storyteller.plan
+    calm_before = storyteller.calm_turns
     finished = storyteller.next_turn(mood_for("neutral", None))
+    assert storyteller.calm_turns == calm_before + 1
     assert finished is not None and storyteller.plan != plan_before
     sentences = [(1, s) for s in finished.record.text.replace(". ", ".\n").splitlines()]
     changes = storyteller.unsay(sentences)
@@ -620,6 +622,7 @@ def test_a_turn_nobody_heard_is_taken_back_with_its_beat(store: StoryStore) -> N
     assert [t.idx for t in store.turns(storyteller.story.id)] == [0]
     # The plan is as it was: the beat nobody heard is told next.
     assert storyteller.plan == plan_before
+    assert storyteller.calm_turns == calm_before
     assert store.current_story() is not None
     assert storyteller._plan_of(store.current_story()) == plan_before  # type: ignore[arg-type]
     again = storyteller.next_turn(mood_for("neutral", None))
@@ -629,3 +632,46 @@ def test_a_turn_nobody_heard_is_taken_back_with_its_beat(store: StoryStore) -> N
     first = storyteller.context.turns[0].text
     assert storyteller.unsay([(0, s) for s in first.replace(". ", ".\n").splitlines()]) == []
     assert storyteller.context.turns[0].text == first
+
+
+def test_a_shift_told_after_a_turn_nobody_heard_tells_its_beat_again(store: StoryStore) -> None:
+    """The daemon's hook runs as the answering turn begins: the turn nobody heard is taken
+    back before the new one's number and beat are decided."""
+    llm = ScriptedLLM()
+    storyteller = scripted(store, llm, sentences_per_turn=2)
+    storyteller.next_turn(mood_for("neutral", None))
+    plan_before = storyteller.plan
+    unheard = storyteller.next_turn(mood_for("neutral", None))
+    assert unheard is not None and storyteller.plan != plan_before
+    said = unheard.record.text.replace(". ", ".\n").splitlines()
+    restored: list[bool] = []
+
+    def skip() -> None:
+        storyteller.unsay([(1, s) for s in said])
+        restored.append(storyteller.plan == plan_before)
+
+    storyteller.skip_unheard = skip
+    answer = storyteller.next_turn(mood_for("sad", "neutral"))  # a shift
+    # Taken back before the answer was planned: it is turn 1 again, planned from the plan
+    # as it was before the turn nobody heard.
+    assert restored == [True]
+    assert answer is not None and answer.record.idx == 1
+    storyteller.skip_unheard = None
+    after = storyteller.next_turn(mood_for("sad", None))
+    assert after is not None and after.record.idx == 2
+    assert [t.idx for t in store.turns(storyteller.story.id)] == [0, 1, 2]
+    told = [t.beat["text"] for t in store.turns(storyteller.story.id)]
+    assert (
+        unheard.record.beat["text"] in told
+        or storyteller.plan.steps[storyteller.plan.cursor].text == unheard.record.beat["text"]
+    )  # told again, or still to come
+
+
+def test_a_sentence_whose_quotes_were_tidied_is_still_found() -> None:
+    text = 'Poppy looked up. "Oh no!" she said. They ran home.'
+    assert heard_and_not(text, ['"Oh no!" she said.', "They ran home."]) == [
+        {"text": "Poppy looked up.", "heard": True},
+        {"text": '"Oh no!" she said.', "heard": False},
+        {"text": "They ran home.", "heard": False},
+    ]
+    assert heard_and_not(text, ["Not there."]) == [{"text": text, "heard": True}]

@@ -23,6 +23,7 @@ const listen = {
   on: false,
   pending: null, // the next clip: {url, seq, until (ms, when it ends on the device)}
   played: [], // sequence numbers played, in order (the tests read it)
+  announced: [], // sequence numbers the device announced, in order
 };
 
 function setText(id, text) { $(id).textContent = text; }
@@ -172,6 +173,8 @@ function playClip(clip) {
 
 function onAudio(data) {
   if (!listen.on) return;
+  listen.announced.push(data.seq);
+  $("voice").dataset.announced = listen.announced.slice(-50).join(",");
   const clip = { url: data.url, seq: data.seq, until: performance.now() + data.duration_s * 1000 };
   const voice = $("voice");
   if (voice.paused || voice.ended) playClip(clip);
@@ -217,6 +220,8 @@ function onUnsaid(data) {
     if (!sentence.heard) span.className = "unheard";
     return span;
   }));
+  // A turn taken back whole is told again under the same number: let it in at once.
+  if (!data.text) delete p.dataset.turn;
   setTimeout(() => {
     if (data.text) p.textContent = data.text;
     else p.remove();
