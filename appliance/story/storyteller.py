@@ -180,6 +180,12 @@ def mood_dict(mood: Mood | None) -> dict[str, object]:
     return data
 
 
+def with_plurals(texts: Sequence[str]) -> frozenset[str]:
+    """The words of ``texts``, and their plurals ("acorn", "acorns", "acornes")."""
+    found = {w for text in texts for w in words(text)}
+    return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
+
+
 def heard_and_not(text: str, unheard: Sequence[str]) -> list[dict[str, object]]:
     """A turn's text in pieces, in order, each heard or not: each unheard sentence is found
     in the text as the narrator had it (its whitespace aside), the last occurrence first, so
@@ -610,19 +616,16 @@ class Storyteller:
         """Words a story rightly says again and again: the cast's names and kinds, the
         places, the treasure, the helper, and the episode's goal."""
         plan = self.plan
-        named = [*plan.proper_names(), *(c.kind for c in plan.cast), plan.goal, plan.treasure]
-        named.append(plan.helper)
-        found = {w for text in named for w in words(text)}
-        return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
+        return self._cast_and_places() | with_plurals(
+            [*plan.proper_names(), plan.goal, plan.treasure, plan.helper]
+        )
 
     def _cast_and_places(self) -> frozenset[str]:
         """The fewer words left out when a turn's own sentences are matched: the cast's
         names and kinds and the places (not the goal's things: said twice in a turn, they
         are the beat said again)."""
         plan = self.plan
-        named = [*plan.names(), *plan.places, plan.home, *(c.kind for c in plan.cast)]
-        found = {w for text in named for w in words(text)}
-        return frozenset(found | {f"{w}s" for w in found} | {f"{w}es" for w in found})
+        return with_plurals([*plan.names(), *plan.places, plan.home, *(c.kind for c in plan.cast)])
 
     def story_so_far(self) -> list[str]:
         """The turns a new one must not copy from: the whole story, up to a limit."""
