@@ -25,6 +25,20 @@ def turn_events(events: list[ReceivedEvent], phase: str) -> list[ReceivedEvent]:
     return [e for e in events if e.kind == "turn" and e.data.get("phase") == phase]
 
 
+def told_as_heard(events: list[ReceivedEvent], texts: dict[int, str]) -> None:
+    """The turns as the page last showed them, in the order it heard: a finished turn,
+    then any sentences a shift skipped before they were heard taken out (``unsaid``: the
+    turn's text now, "" when it was taken back whole)."""
+    for event in events:
+        if event.kind == "turn" and event.data.get("phase") == "finished":
+            texts[event.data["turn"]] = event.data["text"]
+        elif event.kind == "unsaid":
+            if event.data["text"]:
+                texts[event.data["turn"]] = event.data["text"]
+            else:
+                texts.pop(event.data["turn"], None)
+
+
 def mid_turn(events: list[ReceivedEvent]) -> bool:
     """A turn finished, and the next one has begun streaming tokens."""
     finished = turn_events(events, "finished")
@@ -90,8 +104,7 @@ def test_repeated_sigkill_mid_turn_keeps_every_finished_turn_and_no_partial_one(
                 process.wait(10)
             if process.stdout is not None:
                 process.stdout.close()
-        for event in turn_events(events, "finished"):
-            finished_texts[event.data["turn"]] = event.data["text"]
+        told_as_heard(events, finished_texts)
 
         check, rows = stored(state)
         assert check == "ok", f"after kill {run + 1}: {check}"
