@@ -25,13 +25,14 @@ def test_the_install_plan() -> None:
     assert plan.returncode == 0, plan.stderr
     steps = plan.stdout
     for expected in (
-        "apt-get install",
-        "espeak-ng alsa-utils avahi-daemon",
+        "apt_update",
+        "apt_install python3-venv python3-pip espeak-ng alsa-utils avahi-daemon",
         "useradd --system --user-group --home-dir /var/lib/moodtale",
         "usermod -aG video moodtale",
         "usermod -aG audio moodtale",
         f"{ROOT}/scripts/copy-checkout {ROOT} /opt/moodtale",
-        "MOODTALE_PYTHON=/usr/bin/python3 /opt/moodtale/scripts/setup",
+        "MOODTALE_PYTHON=/usr/bin/python3 MOODTALE_SETUP_LOG=/var/log/moodtale-install.log "
+        "/opt/moodtale/scripts/setup",
         "runuser -u moodtale -- /opt/moodtale/.venv/bin/moodtale models verify",
         "install -d -m 0750 -o moodtale -g moodtale /var/lib/moodtale",
         "install -m 0644 /opt/moodtale/systemd/moodtale.service "
@@ -129,3 +130,135 @@ def test_only_what_git_tracks_is_copied_and_the_models_stay(tmp_path: Path) -> N
     ]
     assert (dest / "appliance" / "app.py").read_text() == "edited, not committed\n"
     assert (dest / "README.md").stat().st_mode & 0o044 == 0o044  # readable by the service
+
+
+# --- the release and its Python -----------------------------------------------------------
+
+
+def os_release(version: int, codename: str) -> str:
+    """/etc/os-release as Debian (and Raspberry Pi OS, which keeps Debian's) writes it."""
+    return (
+        f'PRETTY_NAME="Debian GNU/Linux {version} ({codename})"\nNAME="Debian GNU/Linux"\n'
+        f'VERSION_ID="{version}"\nVERSION_CODENAME={codename}\nID=debian\n'
+    )
+
+
+BOOKWORM, TRIXIE, BULLSEYE = (
+    os_release(12, "bookworm"),
+    os_release(13, "trixie"),
+    os_release(11, "bullseye"),
+)
+
+
+def a_system(tmp_path: Path, os_release: str, python: str, *, pi: bool) -> dict[str, str]:
+    """A release file, a Raspberry Pi OS marker or none, and a python3 that says it is
+    the given version: the environment the installer reads them from."""
+    (tmp_path / "os-release").write_text(os_release)
+    if pi:
+        (tmp_path / "rpi-issue").write_text("Raspberry Pi reference 2025-10-01\n")
+    fake = tmp_path / "python3"
+    fake.write_text(f"#!/bin/sh\necho {python}\n")
+    fake.chmod(0o755)
+    return {
+        "PATH": "/usr/bin:/bin",
+        "MOODTALE_OS_RELEASE": str(tmp_path / "os-release"),
+        "MOODTALE_RPI_ISSUE": str(tmp_path / "rpi-issue"),
+        "MOODTALE_SYSTEM_PYTHON": str(fake),
+    }
+
+
+def installer_on(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(INSTALLER), "--dry-run"], capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_the_installer_names_raspberry_pi_os_trixie_and_uses_its_python_3_13(
+    tmp_path: Path,
+) -> None:
+    env = a_system(tmp_path, TRIXIE, "3.13.5", pi=True)
+    plan = installer_on(env)
+    assert plan.returncode == 0, plan.stderr
+    first = plan.stderr.splitlines()[0]
+    assert first.startswith("install-pi: on Raspberry Pi OS (Debian 13 trixie), "), first
+    assert first.endswith(f"Python 3.13.5 ({env['MOODTALE_SYSTEM_PYTHON']})"), first
+    assert "note:" not in plan.stderr
+    # The venv is made from that Python: the one python3-picamera2 is built for.
+    assert f"MOODTALE_PYTHON={env['MOODTALE_SYSTEM_PYTHON']} " in plan.stdout
+
+
+def test_the_installer_names_plain_debian_bookworm_and_its_python_3_11(tmp_path: Path) -> None:
+    env = a_system(tmp_path, BOOKWORM, "3.11.2", pi=False)
+    plan = installer_on(env)
+    assert plan.returncode == 0, plan.stderr
+    first = plan.stderr.splitlines()[0]
+    assert first.startswith("install-pi: on Debian 12 bookworm, "), first
+    assert "Python 3.11.2" in first and "Raspberry Pi OS" not in first
+    assert f"MOODTALE_PYTHON={env['MOODTALE_SYSTEM_PYTHON']} " in plan.stdout
+
+
+def test_a_python_that_is_not_the_releases_own_is_pointed_out(tmp_path: Path) -> None:
+    plan = installer_on(a_system(tmp_path, TRIXIE, "3.11.9", pi=True))
+    assert plan.returncode == 0, plan.stderr
+    assert "note: trixie ships Python 3.13, but" in plan.stderr
+    assert "is 3.11.9" in plan.stderr
+
+
+def test_a_release_too_old_for_moodtale_is_refused_in_plain_words(tmp_path: Path) -> None:
+    plan = installer_on(a_system(tmp_path, BULLSEYE, "3.9.2", pi=True))
+    assert plan.returncode == 1
+    lines = plan.stderr.splitlines()
+    assert lines[0].startswith("install-pi: on Raspberry Pi OS (Debian 11 bullseye)"), lines
+    assert "needs Python 3.11 or newer" in lines[1]
+    assert plan.stdout == "", "nothing is done"
+
+
+def test_setup_refuses_a_python_too_old_and_says_what_it_found(tmp_path: Path) -> None:
+    env = a_system(tmp_path, BULLSEYE, "3.9.2", pi=False)
+    env["MOODTALE_PYTHON"] = env.pop("MOODTALE_SYSTEM_PYTHON")
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "setup")], capture_output=True, text=True, check=False, env=env
+    )
+    assert done.returncode == 1
+    assert "setup: on Debian 11 bullseye" in done.stderr
+    assert "needs Python 3.11 or newer" in done.stderr
+
+
+# --- steps: one line each, the tools' output in a log named on failure ---------------------
+
+
+def steps_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    script = (
+        "set -euo pipefail\n"
+        "say() { printf 'test: %s\\n' \"$*\" >&2; }\n"
+        f"source {ROOT / 'scripts' / 'lib' / 'steps.sh'}\n"
+        f"step_log_start {tmp_path / 'logs' / 'install.log'}\n" + body
+    )
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+
+
+def test_a_step_says_what_it_does_and_its_tools_talk_only_to_the_log(tmp_path: Path) -> None:
+    done = steps_script(
+        tmp_path, "step 'installing things' sh -c 'echo pip says a lot; echo more >&2'\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "test: installing things\n"
+    assert done.stdout == ""
+    log = (tmp_path / "logs" / "install.log").read_text()
+    assert "installing things" in log and "pip says a lot" in log and "more" in log
+
+
+def test_a_failed_step_names_the_log_and_shows_its_last_lines(tmp_path: Path) -> None:
+    done = steps_script(
+        tmp_path,
+        "step 'one' true\n"
+        "step 'building' sh -c 'seq 1 40; echo error: no compiler; exit 3'\n"
+        "echo not reached\n",
+    )
+    assert done.returncode == 1
+    assert "not reached" not in done.stdout
+    err = done.stderr
+    assert "test: FAILED (exit 3)" in err
+    assert f"the whole log is {tmp_path / 'logs' / 'install.log'}" in err
+    assert "    error: no compiler" in err
+    assert "    40" in err and "    20" not in err, "the last lines, not all of them"
