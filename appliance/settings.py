@@ -135,10 +135,21 @@ def config_file_in_use(explicit: Path | None, environ: Mapping[str, str]) -> Pat
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
-SETUP_ENV = {"PYTHON", "LLAMA_CMAKE_ARGS", "SETUP_LARGE_MODEL"}
-"""MOODTALE_ variables that scripts/setup reads (the interpreter for the venv, the
-llama-cpp-python build flags, whether to fetch the larger story model): not settings, but
-not mistakes either. scripts/run passes them on to ``moodtale run``."""
+SETUP_ENV = {
+    "PYTHON",
+    "LLAMA_CMAKE_ARGS",
+    "SETUP_LARGE_MODEL",
+    "SETUP_LOG",
+    "SYSTEM_PYTHON",
+    "OS_RELEASE",
+    "RPI_ISSUE",
+    "CHECK_DIR",
+}
+"""MOODTALE_ variables that the scripts read (scripts/setup: the interpreter for the venv,
+the llama-cpp-python build flags, whether to fetch the larger story model, its log;
+install-pi: the system Python, the release files; check-boot and check-distro: their
+directory): not settings, but not mistakes either. scripts/run and install-pi pass them on
+to ``moodtale``."""
 
 
 def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:

@@ -90,14 +90,21 @@ def test_bad_file_settings_read_like_sentences(tmp_path: Path, text: str, expect
 
 
 def test_the_setup_scripts_own_variables_are_not_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every MOODTALE_ variable scripts/setup reads (MOODTALE_PYTHON, ...) is handed on by
-    scripts/run and install-pi to moodtale: none may stop it. Read from the script itself,
-    so a new one cannot be forgotten."""
-    setup = (Path(__file__).parents[1] / "scripts" / "setup").read_text()
-    names = set(re.findall(r"\bMOODTALE_[A-Z_]+", setup))
-    assert {"MOODTALE_PYTHON", "MOODTALE_SETUP_LARGE_MODEL"} <= names
+    """Every MOODTALE_ variable the scripts read (MOODTALE_PYTHON, MOODTALE_SETUP_LOG, ...)
+    is handed on by scripts/run and install-pi to moodtale: none may stop it. Read from the
+    scripts themselves, so a new one cannot be forgotten."""
+    scripts = Path(__file__).parents[1] / "scripts"
+    text = "".join(
+        p.read_text() for p in [*scripts.iterdir(), *scripts.glob("lib/*")] if p.is_file()
+    )
+    names = set(re.findall(r"\bMOODTALE_[A-Z_]+", text))
+    assert {"MOODTALE_PYTHON", "MOODTALE_SETUP_LARGE_MODEL", "MOODTALE_SETUP_LOG"} <= names
+    settings = {f"MOODTALE_{field.upper()}" for field in Settings.model_fields} | {
+        "MOODTALE_CONFIG"
+    }
     for name in names:
-        monkeypatch.setenv(name, "0")
+        if not any(name == s or name.startswith(s + "__") for s in settings):
+            monkeypatch.setenv(name, "0")
     load_settings()
     monkeypatch.setenv("MOODTALE_PYTHN", "/usr/bin/python3")
     with pytest.raises(ConfigError, match="unknown setting MOODTALE_PYTHN"):

@@ -82,6 +82,21 @@ def register(commands: Subparsers) -> None:
         help="seconds of rows per device file (the publisher's fleet.rotate_s)",
     )
     fleet.set_defaults(handler=bench_fleet)
+    every = benches.add_parser(
+        "all",
+        help="perception, story, speech and latency in one go, and one report of them",
+    )
+    every.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    every.add_argument("--model", help="model name or .gguf path (default: story.llama.model)")
+    every.add_argument(
+        "--quick", action="store_true", help="a few frames, turns and runs of each (minutes less)"
+    )
+    every.add_argument(
+        "--out",
+        type=Path,
+        help="write the report (JSON) here too (default: moodtale-bench-HOST-DATE.json)",
+    )
+    every.set_defaults(handler=bench_all)
 
 
 def bench_perception(settings: Settings, args: argparse.Namespace) -> int:
@@ -172,3 +187,26 @@ def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
     result = run_fleet_bench(args.venues, args.devices, args.seconds, args.file_seconds)
     print(json.dumps(result) if args.json else describe_fleet_bench(result))
     return EXIT_OK
+
+
+def bench_all(settings: Settings, args: argparse.Namespace) -> int:
+    import socket
+    import sys
+    from datetime import datetime
+
+    from appliance.bench.all_bench import AllOptions, describe_all_benches, run_all_benches
+
+    out: Path = args.out or Path(
+        f"moodtale-bench-{socket.gethostname()}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    )
+    if out.parent and not out.parent.is_dir():
+        print(f"moodtale: bench all: no such directory for --out: {out.parent}", file=sys.stderr)
+        return EXIT_FAILED
+    report = run_all_benches(
+        settings,
+        AllOptions(model=args.model, quick=args.quick),
+        progress=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report) if args.json else describe_all_benches(report, out))
+    return EXIT_FAILED if report["errors"] else EXIT_OK
