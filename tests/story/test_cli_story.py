@@ -123,6 +123,9 @@ def test_bench_story_json(tmp_path: Path) -> None:
         assert isinstance(report[key], int | float), key
     assert report["model"] == SMOL
     assert report["tokens_per_s"] > 0 and report["raw_tokens_per_s"] > 0
+    # A warm turn reads only what is new since the last one: some tokens, not the whole
+    # prompt again (the instruction and beat at least; at most the context).
+    assert 10 < report["prompt_tokens_read_warm"] < 1024
 
 
 @pytest.fixture
