@@ -58,6 +58,17 @@ def test_story_moods_tokens_and_speech_flow_end_to_end(running: Appliance, tmp_p
             e for e in kinds(events, "turn") if e.at > shift.at and e.data["phase"] == "started"
         )
         assert started.data["mood_label"] == "sad"
+        # Two turns told to their end by now (on a slow or busy machine the happy one may
+        # still be the only one when the answer starts).
+        events = client.wait_for(
+            lambda ev: (
+                len(
+                    {e.data["turn"] for e in kinds(ev, "turn") if e.data.get("phase") == "finished"}
+                )
+                >= 2
+            ),
+            timeout=90,
+        )
 
         # Moods come at a steady rate (~8 per second by default).
         window = [m for m in kinds(events, "mood") if m.at >= events[0].at + 1]
