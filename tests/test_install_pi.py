@@ -4,6 +4,7 @@ nothing) and the files it installs are checked on their own."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -216,25 +217,43 @@ def test_a_release_too_old_for_moodtale_is_refused_in_plain_words(tmp_path: Path
 def test_setup_refuses_a_python_too_old_and_says_what_it_found(tmp_path: Path) -> None:
     env = a_system(tmp_path, BULLSEYE, "3.9.2", pi=False)
     env["MOODTALE_PYTHON"] = env.pop("MOODTALE_SYSTEM_PYTHON")
+    env["HOME"] = str(tmp_path)
+    env["MOODTALE_SETUP_LOG"] = str(tmp_path / "setup.log")
     done = subprocess.run(
         [str(ROOT / "scripts" / "setup")], capture_output=True, text=True, check=False, env=env
     )
     assert done.returncode == 1
-    assert "setup: on Debian 11 bullseye" in done.stderr
-    assert "needs Python 3.11 or newer" in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("setup: on Debian 11 bullseye"), lines
+    assert "needs Python 3.11 or newer" in lines[1]
+    assert len(lines) == 2, "nothing else is done"
 
 
 # --- steps: one line each, the tools' output in a log named on failure ---------------------
 
 
 def steps_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """Run BODY with the steps library, its input a terminal-like pipe that stays open and
+    never says anything (as a person at a console who is not asked would)."""
     script = (
         "set -euo pipefail\n"
         "say() { printf 'test: %s\\n' \"$*\" >&2; }\n"
         f"source {ROOT / 'scripts' / 'lib' / 'steps.sh'}\n"
         f"step_log_start {tmp_path / 'logs' / 'install.log'}\n" + body
     )
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    silent, kept_open = os.pipe()
+    try:
+        return subprocess.run(
+            ["bash", "-c", script],
+            stdin=silent,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=20,
+        )
+    finally:
+        os.close(silent)
+        os.close(kept_open)
 
 
 def test_a_step_says_what_it_does_and_its_tools_talk_only_to_the_log(tmp_path: Path) -> None:
@@ -246,6 +265,21 @@ def test_a_step_says_what_it_does_and_its_tools_talk_only_to_the_log(tmp_path: P
     assert done.stdout == ""
     log = (tmp_path / "logs" / "install.log").read_text()
     assert "installing things" in log and "pip says a lot" in log and "more" in log
+
+
+def test_a_failed_step_stops_the_script_even_where_a_failure_is_allowed(tmp_path: Path) -> None:
+    """A failed step is the end of the script, also when called where bash's -e is off (in
+    a condition or before ||): an install never goes on past a step that failed."""
+    done = steps_script(tmp_path, "quietly false || echo went on\necho after\n")
+    assert done.returncode == 1
+    assert "went on" not in done.stdout and "after" not in done.stdout
+
+
+def test_a_step_never_waits_for_an_answer_nobody_can_give(tmp_path: Path) -> None:
+    """A tool that asks (dpkg about a config file, say) reads nothing: its output goes to
+    the log, so nobody would see the question."""
+    done = steps_script(tmp_path, "step 'asking' sh -c 'read answer && echo got $answer'\n")
+    assert done.returncode == 1, "end of input, at once"
 
 
 def test_a_failed_step_names_the_log_and_shows_its_last_lines(tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def run_all_benches(
         try:
             report["benches"][name] = RUNNERS[name](settings, options)
         except ModelFileError as exc:
-            model_missing = str(exc)
+            if name == "story":
+                model_missing = str(exc)
             report["errors"][name] = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # one benchmark failing must not lose the others
             log.exception("bench all: %s failed", name)

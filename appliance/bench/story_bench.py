@@ -129,8 +129,8 @@ def describe_story_bench(result: dict[str, Any]) -> str:
             f"  first token cold  {ms('ttft_cold_ms')}",
             f"  first token warm  {ms('ttft_warm_ms')} (median; worst {ms('ttft_warm_ms_max')})",
             f"  first sentence    {ms('first_sentence_warm_ms')} (warm, median)",
-            f"  prompt read warm  {result.get('prompt_tokens_read_warm')} tokens (median; "
-            "the rest was cached)",
+            f"  prompt read warm  {result.get('prompt_tokens_read_warm') or 'n/a'} tokens "
+            "(median; the rest was cached)",
             f"  engine            {result['tokens_per_s']:.1f} tokens/s",
             f"  llama-cpp-python  {result['raw_tokens_per_s']:.1f} tokens/s (same prompt, direct)",
             f"  ratio             {result['overhead_ratio']}",

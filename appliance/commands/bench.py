@@ -199,14 +199,28 @@ def bench_all(settings: Settings, args: argparse.Namespace) -> int:
     out: Path = args.out or Path(
         f"moodtale-bench-{socket.gethostname()}-{datetime.now():%Y%m%d-%H%M%S}.json"
     )
-    if out.parent and not out.parent.is_dir():
-        print(f"moodtale: bench all: no such directory for --out: {out.parent}", file=sys.stderr)
+    # Where the report goes is tried before minutes of benchmarks, not after.
+    try:
+        with out.open("a"):
+            pass
+    except OSError as exc:
+        print(
+            f"moodtale: bench all: cannot write the report to {out}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     report = run_all_benches(
         settings,
         AllOptions(model=args.model, quick=args.quick),
         progress=lambda text: print(text, file=sys.stderr, flush=True),
     )
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report) if args.json else describe_all_benches(report, out))
+    saved: Path | None = out
+    try:
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    except OSError as exc:  # printed below all the same
+        print(f"moodtale: bench all: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        saved = None
+    print(json.dumps(report) if args.json else describe_all_benches(report, saved))
+    if saved is None:
+        return EXIT_FAILED
     return EXIT_FAILED if report["errors"] else EXIT_OK

@@ -47,6 +47,13 @@ python_fits() {
     [[ -n "$major" && -n "$minor" ]] && (( major > 3 || (major == 3 && minor >= 11) ))
 }
 
+# python_tested VERSION: 3.11 to 3.13, what Moodtale is tested on.
+python_tested() {
+    local major minor
+    IFS=. read -r major minor _ <<< "$1"
+    python_fits "$1" && (( major == 3 && minor <= 13 ))
+}
+
 # release_line PYTHON: the one line that says what was found, for the first line of a
 # script's output: "Raspberry Pi OS (Debian 13 trixie), aarch64, Python 3.13.5 (/usr/bin/python3)".
 release_line() {

@@ -21,12 +21,12 @@ step() {
 quietly() {
     local status=0
     printf '+ %s\n' "$*" >> "$STEP_LOG"
-    "$@" >> "$STEP_LOG" 2>&1 || status=$?
+    "$@" < /dev/null >> "$STEP_LOG" 2>&1 || status=$?
     if (( status )); then
         say "FAILED (exit $status): $*"
         say "the last lines of $STEP_LOG:"
         tail -n 15 "$STEP_LOG" | sed 's/^/    /' >&2
-        say "the whole log is $STEP_LOG; fix what it says and run me again: I go on where I stopped"
+        say "the whole log is $STEP_LOG; fix what it says and run the same command again: it goes on where it stopped"
         exit 1
     fi
 }
