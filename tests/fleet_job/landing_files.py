@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,4 +32,11 @@ def land(directory: Path, name: str, rows: Iterable[dict[str, object]]) -> Path:
     temporary.write_text("".join(json.dumps(r) + "\n" for r in rows))
     final = directory / f"{name}.jsonl"
     os.replace(temporary, final)
+    # Landed in order, as a device's files are (seconds apart): Spark reads a directory's
+    # files oldest first, by their time to the millisecond, and files written within the
+    # same one come in the order the file system lists them (on tmpfs, newest first).
+    # A file is given a time after every other file's here, so the order is the landing's.
+    others = [p.stat().st_mtime_ns for p in directory.iterdir() if p != final]
+    stamp = max([time.time_ns(), *(t + 1_000_000_000 for t in others)])
+    os.utime(final, ns=(stamp, stamp))
     return final
