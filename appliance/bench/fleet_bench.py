@@ -39,7 +39,13 @@ def generate_landing(
     rng = random.Random(seed)
     landing.mkdir(parents=True, exist_ok=True)
     rows = 0
+    # Each period's files are dated when its devices would land them (the period's end), so
+    # Spark reads them in that order: files within one millisecond it takes in the order the
+    # file system lists them (on tmpfs newest first), and a later file first puts the
+    # watermark past the rows of the earlier ones.
+    landed_from = time.time_ns() - (seconds + file_seconds) * 1_000_000_000
     for first in range(0, seconds, file_seconds):
+        stamp = landed_from + (first + file_seconds) * 1_000_000_000
         for v in range(venues):
             for d in range(devices):
                 lines = []
@@ -61,6 +67,7 @@ def generate_landing(
                 temporary = landing / f".{name}.tmp"
                 temporary.write_text("\n".join(lines) + "\n")
                 os.replace(temporary, landing / name)
+                os.utime(landing / name, ns=(stamp, stamp))
     return rows
 
 
