@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 BENCHES = ("perception", "story", "speech", "latency")
 
 
+# frames, story turns, spoken turns, latency runs: each benchmark's default, or a quick pass.
+SIZES = {False: (300, 8, 6, 10), True: (60, 2, 1, 2)}
+
+
 @dataclass(frozen=True)
 class AllOptions:
     """How much each benchmark does: the defaults of each, or a quick pass."""
@@ -33,19 +37,19 @@ class AllOptions:
 
     @property
     def frames(self) -> int:
-        return 60 if self.quick else 300
+        return SIZES[self.quick][0]
 
     @property
     def story_turns(self) -> int:
-        return 2 if self.quick else 8
+        return SIZES[self.quick][1]
 
     @property
     def speech_turns(self) -> int:
-        return 1 if self.quick else 6
+        return SIZES[self.quick][2]
 
     @property
     def latency_runs(self) -> int:
-        return 2 if self.quick else 10
+        return SIZES[self.quick][3]
 
 
 def read_text(path: str) -> str:
