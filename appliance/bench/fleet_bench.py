@@ -1,25 +1,31 @@
 """``moodtale bench fleet``: the fleet job over generated landing files.
 
 V venues x D devices x S seconds of rows (each device's file covers 10 s, as the
-publisher rotates them, or ``file_seconds``), a micro-batch per file from each device, no
-story model (the job's own cost: reading, windows, state, Delta). Measured: rows per
-second of wall time, rows per CPU-second (the driver, its JVM and the Python workers
-together), micro-batch latency, and peak memory of that process tree.
+publisher rotates them, or ``file_seconds``), a micro-batch per file from each device.
+The windows query runs first, then the story query over the windows it handed on, each
+measured on its own: rows per CPU-second (the driver, its JVM and the Python workers;
+on a standalone cluster, its workers and executors too), micro-batch latency, and the
+peak memory of those processes. A small warm-up run goes first.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.bench.machine import machine_summary, package_version
 from appliance.events import EMOTION_LABELS
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming.query import StreamingQuery
+
+    from appliance.fleet.job import JobSettings
+    from appliance.fleet.venue_llm import VenueLLMConfig
 
 FILE_SECONDS = 10
 START_SECOND = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -33,10 +39,17 @@ def generate_landing(
     *,
     seed: int = 7,
     file_seconds: int = FILE_SECONDS,
+    start_second: int = START_SECOND,
 ) -> int:
-    """Write the rows the devices would, one file per device per ``file_seconds``;
-    returns how many rows."""
-    rng = random.Random(seed)
+    """Write the rows the devices would, one Parquet file per device per ``file_seconds``,
+    encoded as the publisher encodes them; returns how many rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    from appliance.fleet.rows import landing_file_bytes, landing_file_name, landing_schema
+
+    rng = np.random.default_rng(seed)
+    schema = landing_schema()
     landing.mkdir(parents=True, exist_ok=True)
     rows = 0
     # Each period's files are dated when its devices would land them (the period's end), so
@@ -46,33 +59,32 @@ def generate_landing(
     landed_from = time.time_ns() - (seconds + file_seconds) * 1_000_000_000
     for first in range(0, seconds, file_seconds):
         stamp = landed_from + (first + file_seconds) * 1_000_000_000
+        span = np.arange(first, min(first + file_seconds, seconds), dtype=np.int64)
+        count = len(span)
         for v in range(venues):
             for d in range(devices):
-                lines = []
-                for second in range(first, min(first + file_seconds, seconds)):
-                    faces = rng.randint(0, 6)
-                    weights = [rng.random() for _ in EMOTION_LABELS]
-                    total = sum(weights)
-                    row: dict[str, Any] = {
-                        "venue": f"venue-{v:05d}",
-                        "device": f"device-{v:05d}-{d:03d}",
-                        "second": START_SECOND + second,
-                        "faces": faces,
-                    }
-                    for label, weight in zip(EMOTION_LABELS, weights, strict=True):
-                        row[label] = faces * weight / total
-                    lines.append(json.dumps(row))
-                rows += len(lines)
-                name = f"device-{v:05d}-{d:03d}-{first:012d}.jsonl"
+                faces = rng.integers(0, 7, count)
+                weights = rng.random((count, len(EMOTION_LABELS)))
+                sums = weights / weights.sum(axis=1, keepdims=True) * faces[:, None]
+                device = f"device-{v:05d}-{d:03d}"
+                columns = [
+                    pa.array([f"venue-{v:05d}"] * count),
+                    pa.array([device] * count),
+                    pa.array(start_second + span),
+                    pa.array(faces),
+                    *(pa.array(sums[:, i]) for i in range(len(EMOTION_LABELS))),
+                ]
+                table = pa.Table.from_arrays(columns, schema=schema)
+                name = landing_file_name(device, first)
                 temporary = landing / f".{name}.tmp"
-                temporary.write_text("\n".join(lines) + "\n")
+                temporary.write_bytes(landing_file_bytes(table))
                 os.replace(temporary, landing / name)
                 os.utime(landing / name, ns=(stamp, stamp))
+                rows += count
     return rows
 
 
-def _tree(root: int) -> list[int]:
-    """``root`` and every process descended from it (the JVM, the Python workers)."""
+def _children() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -82,7 +94,29 @@ def _tree(root: int) -> list[int]:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [root]
+    return children
+
+
+def cluster_workers() -> list[int]:
+    """The Spark standalone workers running on this machine (their executors and Python
+    workers are their children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"org.apache.spark.deploy.worker.Worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _tree(roots: list[int]) -> list[int]:
+    """``roots`` and every process descended from them (the JVM, the Python workers)."""
+    children = _children()
+    found, todo = [], list(roots)
     while todo:
         pid = todo.pop()
         found.append(pid)
@@ -90,12 +124,12 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds used by the process tree (living processes, and the children they
+def tree_cpu_s(roots: list[int]) -> float:
+    """CPU seconds used by the process trees (living processes, and the children they
     have waited for)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    for pid in _tree(root):
+    for pid in _tree(roots):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -105,9 +139,9 @@ def tree_cpu_s(root: int) -> float:
     return total
 
 
-def tree_peak_rss_mb(root: int) -> float:
+def tree_peak_rss_mb(roots: list[int]) -> float:
     total_kb = 0
-    for pid in _tree(root):
+    for pid in _tree(roots):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -125,64 +159,165 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def run_fleet_bench(
-    venues: int, devices: int, seconds: int, file_seconds: int = FILE_SECONDS
+@dataclass(frozen=True)
+class FleetShape:
+    venues: int = 50
+    devices: int = 4
+    seconds: int = 300
+    file_seconds: int = FILE_SECONDS
+    window_s: int = 10
+    watermark_s: int = 10
+    trigger_s: int | None = None
+    """Each micro-batch reads what the devices land in this many seconds (None:
+    ``file_seconds``, one file from every device)."""
+
+    @property
+    def files_per_batch(self) -> int:
+        trigger = self.trigger_s or self.file_seconds
+        return max(1, round(self.venues * self.devices * trigger / self.file_seconds))
+
+    def problem(self) -> str | None:
+        """Why no window would close, in a line (None: some will)."""
+        needed = self.window_s + self.watermark_s + 1
+        if self.seconds < needed:
+            return (
+                f"--seconds {self.seconds} is too short: with {self.window_s} s windows and a "
+                f"{self.watermark_s} s watermark the first window closes once the rows span "
+                f"{needed} s"
+            )
+        return None
+
+
+@dataclass
+class QueryFigures:
+    rows: int = 0
+    batches: int = 0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}_rows": self.rows,
+            f"{prefix}_batches": self.batches,
+            f"{prefix}_cpu_s": round(self.cpu_s, 2),
+            f"{prefix}_wall_s": round(self.wall_s, 2),
+            f"{prefix}_rows_per_cpu_s": round(self.rows / self.cpu_s, 1) if self.cpu_s else 0.0,
+            f"{prefix}_batch_ms_p50": round(percentile(self.latencies_ms, 0.5), 1),
+            f"{prefix}_batch_ms_p95": round(percentile(self.latencies_ms, 0.95), 1),
+        }
+
+
+def _run_query(query: StreamingQuery, roots: list[int]) -> QueryFigures:
+    cpu_before, started = tree_cpu_s(roots), time.perf_counter()
+    query.awaitTermination()
+    figures = QueryFigures(
+        wall_s=time.perf_counter() - started, cpu_s=tree_cpu_s(roots) - cpu_before
+    )
+    failure = query.exception()
+    if failure is not None:
+        raise RuntimeError(f"the fleet job failed: {failure}")
+    progress = [p for p in query.recentProgress if p.numInputRows > 0]
+    figures.rows = sum(int(p.numInputRows) for p in progress)
+    figures.batches = len(progress)
+    figures.latencies_ms = [float(p.durationMs.get("triggerExecution", 0)) for p in progress]
+    return figures
+
+
+def _table_rows(path: Path) -> int:
+    """Rows in a Delta table; 0 when nothing was ever written to it."""
+    from deltalake import DeltaTable
+
+    if not (path / "_delta_log").is_dir():
+        return 0
+    return int(DeltaTable(str(path)).to_pyarrow_table().num_rows)
+
+
+def _job_settings(root: Path, shape: FleetShape, story: VenueLLMConfig) -> JobSettings:
+    from appliance.fleet.job import JobSettings
+
+    return JobSettings(
+        landing=str(root / "landing"),
+        tables=root / "tables",
+        checkpoint=str(root / "checkpoint"),
+        llm=story,
+        window_s=shape.window_s,
+        watermark_s=shape.watermark_s,
+        max_files_per_trigger=shape.files_per_batch,
+    )
+
+
+def _run_once(
+    spark: SparkSession, root: Path, shape: FleetShape, story: VenueLLMConfig, roots: list[int]
 ) -> dict[str, Any]:
-    from appliance.fleet.job import JobSettings, spark_session, start
-    from appliance.fleet.venue_llm import VenueLLMConfig
+    """Generate the landing, run the windows query over it, then the story query over
+    the windows it handed on; the figures of each."""
+    from appliance.fleet.delta_sink import TURNS_TABLE, WINDOWS_TABLE, DeltaSink
+    from appliance.fleet.job import start_story, start_windows
 
-    with tempfile.TemporaryDirectory(prefix="moodtale-fleet-bench-") as scratch:
-        root = Path(scratch)
-        rows = generate_landing(
-            root / "landing", venues, devices, seconds, file_seconds=file_seconds
-        )
-        files = len(list((root / "landing").iterdir()))
-        spark = spark_session("local[2]", "moodtale-fleet-bench")
-        spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "100000")
-        job = JobSettings(
-            landing=str(root / "landing"),
-            tables=root / "tables",
-            checkpoint=str(root / "checkpoint"),
-            llm=VenueLLMConfig(story={}, models_dir="", backend="none"),
-            window_s=10,
-            watermark_s=10,
-            # A batch: one file from every device (file_seconds of rows).
-            max_files_per_trigger=venues * devices,
-        )
-        cpu_before = tree_cpu_s(os.getpid())
-        started = time.perf_counter()
-        running = start(spark, job, once=True)  # the windows query (no story model)
-        running.await_termination()
-        wall_s = time.perf_counter() - started
-        cpu_s = tree_cpu_s(os.getpid()) - cpu_before
-        rss_mb = tree_peak_rss_mb(os.getpid())
-        failure = running.exception()
-        if failure is not None:
-            raise RuntimeError(f"the fleet job failed: {failure}")
-        progress = [p for p in running.windows.recentProgress if p.numInputRows > 0]
-        latencies = [float(p.durationMs.get("triggerExecution", 0)) for p in progress]
-        read_rows = sum(int(p.numInputRows) for p in progress)
-        from deltalake import DeltaTable
-
-        windows = DeltaTable(str(job.tables / "venue_windows")).to_pyarrow_table().num_rows
-        spark.stop()
+    rows = generate_landing(
+        root / "landing", shape.venues, shape.devices, shape.seconds,
+        file_seconds=shape.file_seconds,
+    )  # fmt: skip
+    files = len(list((root / "landing").iterdir()))
+    job = _job_settings(root, shape, story)
+    sink = DeltaSink(job.tables)
+    windows = _run_query(start_windows(spark, job, sink, once=True), roots)
+    # With no model (backend none) every turn is put off: what is left is the query's own
+    # cost (the state store, a pandas frame per venue), which is what grows with venues.
+    told = _run_query(start_story(spark, job, sink, once=True), roots)
     return {
-        "venues": venues,
-        "devices": devices,
-        "seconds": seconds,
         "rows": rows,
         "files": files,
-        "file_seconds": file_seconds,
-        "rows_read": read_rows,
-        "windows_written": windows,
-        "batches": len(progress),
-        "wall_s": round(wall_s, 2),
-        "cpu_s": round(cpu_s, 2),
-        "rows_per_s": round(rows / wall_s, 1),
-        "rows_per_cpu_s": round(rows / cpu_s, 1) if cpu_s > 0 else 0.0,
-        "batch_latency_ms_p50": round(statistics.median(latencies), 1) if latencies else 0.0,
-        "batch_latency_ms_p95": round(percentile(latencies, 0.95), 1),
-        "rss_mb": round(rss_mb, 1),
+        "landing_files_left": len(list((root / "landing").iterdir())),
+        "windows_written": _table_rows(job.tables / WINDOWS_TABLE),
+        "turns_written": _table_rows(job.tables / TURNS_TABLE),
+        **windows.as_dict("windows"),
+        **told.as_dict("story"),
+    }
+
+
+def run_fleet_bench(
+    shape: FleetShape, *, master: str | None = None, story: VenueLLMConfig | None = None
+) -> dict[str, Any]:
+    """A warm-up run on a smaller landing (up to 100 venues x 10 devices: the JVM compiles
+    its hot code in the first thousands of files, and a job that runs for months pays that
+    once; a first run here took 34 CPU-s where the same run after it took 19), then the
+    measured run."""
+    from appliance.fleet.job import spark_session
+    from appliance.fleet.venue_llm import VenueLLMConfig
+
+    told = story or VenueLLMConfig(story={}, models_dir="", backend="none")
+    spark = spark_session(master, "moodtale-fleet-bench")
+    spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "100000")
+    used_master = str(spark.sparkContext.master)
+    roots = [os.getpid()] + (cluster_workers() if used_master.startswith("spark://") else [])
+    warm = FleetShape(
+        venues=min(shape.venues, 100), devices=min(shape.devices, 10),
+        seconds=shape.window_s + shape.watermark_s + 3 * shape.file_seconds,
+        file_seconds=shape.file_seconds, window_s=shape.window_s, watermark_s=shape.watermark_s,
+        trigger_s=shape.trigger_s,
+    )  # fmt: skip
+    try:
+        with tempfile.TemporaryDirectory(prefix="moodtale-fleet-warmup-") as scratch:
+            _run_once(spark, Path(scratch), warm, told, roots)
+        with tempfile.TemporaryDirectory(prefix="moodtale-fleet-bench-") as scratch:
+            figures = _run_once(spark, Path(scratch), shape, told, roots)
+    finally:
+        spark.stop()
+    return {
+        "venues": shape.venues,
+        "devices": shape.devices,
+        "seconds": shape.seconds,
+        "file_seconds": shape.file_seconds,
+        "window_s": shape.window_s,
+        "watermark_s": shape.watermark_s,
+        "trigger_s": shape.trigger_s or shape.file_seconds,
+        "files_per_batch": shape.files_per_batch,
+        "master": used_master,
+        "story_backend": told.backend,
+        **figures,
+        "rss_mb": round(tree_peak_rss_mb(roots), 1),
         "pyspark": package_version("pyspark"),
         "deltalake": package_version("deltalake"),
         **machine_summary(),
@@ -190,18 +325,34 @@ def run_fleet_bench(
 
 
 def describe_fleet_bench(result: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            f"fleet job (pyspark {result['pyspark']}, deltalake {result['deltalake']}) on "
-            f"{result['cpu']}, {result['cores']} cores, {result['arch']}",
-            f"  {result['venues']} venues x {result['devices']} devices x {result['seconds']} s"
-            f" = {result['rows']} rows in {result['files']} files"
-            f" ({result['file_seconds']} s each), {result['batches']} micro-batches"
-            f" -> {result['windows_written']} windows",
-            f"  {result['rows_per_s']:.0f} rows/s (wall {result['wall_s']:.1f} s), "
-            f"{result['rows_per_cpu_s']:.0f} rows per CPU-second (CPU {result['cpu_s']:.1f} s)",
-            f"  micro-batch latency p50 {result['batch_latency_ms_p50']:.0f} ms, "
-            f"p95 {result['batch_latency_ms_p95']:.0f} ms",
-            f"  peak memory (driver, JVM, Python workers) {result['rss_mb']:.0f} MB",
-        ]
+    lines = [
+        f"fleet job (pyspark {result['pyspark']}, deltalake {result['deltalake']}, "
+        f"master {result['master']}) on {result['cpu']}, {result['cores']} cores, "
+        f"{result['arch']}",
+        f"  {result['venues']} venues x {result['devices']} devices x {result['seconds']} s"
+        f" = {result['rows']} rows in {result['files']} Parquet files"
+        f" ({result['file_seconds']} s each); {result['landing_files_left']} left in the"
+        " landing after the run",
+        f"  windows query: {result['windows_rows']} rows in {result['windows_batches']} "
+        f"micro-batches of up to {result['files_per_batch']} files (what lands in "
+        f"{result['trigger_s']} s) -> {result['windows_written']} windows; "
+        f"{result['windows_rows_per_cpu_s']:.0f} rows per CPU-second "
+        f"(CPU {result['windows_cpu_s']:.1f} s, wall {result['windows_wall_s']:.1f} s); "
+        f"batch p50 {result['windows_batch_ms_p50']:.0f} ms, "
+        f"p95 {result['windows_batch_ms_p95']:.0f} ms",
+    ]
+    model = (
+        "no model: every turn put off"
+        if result["story_backend"] == "none"
+        else f"{result['story_backend']} model, rate-limited"
     )
+    lines.append(
+        f"  story query ({model}): {result['story_rows']} windows in "
+        f"{result['story_batches']} micro-batches -> {result['turns_written']} turns; "
+        f"{result['story_rows_per_cpu_s']:.0f} windows per CPU-second "
+        f"(CPU {result['story_cpu_s']:.1f} s, wall {result['story_wall_s']:.1f} s); "
+        f"batch p50 {result['story_batch_ms_p50']:.0f} ms, "
+        f"p95 {result['story_batch_ms_p95']:.0f} ms"
+    )
+    lines.append(f"  peak memory (driver, JVMs, Python workers) {result['rss_mb']:.0f} MB")
+    return "\n".join(lines)

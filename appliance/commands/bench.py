@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from appliance.commands import EXIT_FAILED, EXIT_OK, Subparsers, size_arg, whole_number_arg
+from appliance.commands import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SETUP,
+    Subparsers,
+    size_arg,
+    whole_number_arg,
+)
 from appliance.settings import Settings
 from appliance.story.settings import StorySettings
 
@@ -68,20 +76,7 @@ def register(commands: Subparsers) -> None:
         "--minutes", type=positive_minutes, required=True, help="how long, after warm-up"
     )
     soak.set_defaults(handler=bench_soak)
-    fleet = benches.add_parser(
-        "fleet", help="the fleet job over generated rows: throughput, batch latency, memory"
-    )
-    fleet.add_argument("--json", action="store_true", help="print one JSON object")
-    fleet.add_argument("--venues", type=whole_number_arg(1), default=50, help="venues")
-    fleet.add_argument("--devices", type=whole_number_arg(1), default=4, help="devices per venue")
-    fleet.add_argument("--seconds", type=whole_number_arg(10), default=300, help="seconds of rows")
-    fleet.add_argument(
-        "--file-seconds",
-        type=whole_number_arg(1),
-        default=10,
-        help="seconds of rows per device file (the publisher's fleet.rotate_s)",
-    )
-    fleet.set_defaults(handler=bench_fleet)
+    _register_fleet(benches)
     every = benches.add_parser(
         "all",
         help="perception, story, speech and latency in one go, and one report of them",
@@ -181,10 +176,66 @@ def bench_soak(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
-    from appliance.bench.fleet_bench import describe_fleet_bench, run_fleet_bench
+def _register_fleet(benches: Subparsers) -> None:
+    fleet = benches.add_parser(
+        "fleet", help="the fleet job over generated rows: throughput, batch latency, memory"
+    )
+    fleet.add_argument("--json", action="store_true", help="print one JSON object")
+    fleet.add_argument("--venues", type=whole_number_arg(1), default=50, help="venues")
+    fleet.add_argument("--devices", type=whole_number_arg(1), default=4, help="devices per venue")
+    fleet.add_argument("--seconds", type=whole_number_arg(1), default=300, help="seconds of rows")
+    fleet.add_argument(
+        "--file-seconds",
+        type=whole_number_arg(1),
+        default=10,
+        help="seconds of rows per device file (the publisher's fleet.rotate_s)",
+    )
+    fleet.add_argument("--window-s", type=whole_number_arg(1), default=10, help="window length")
+    fleet.add_argument(
+        "--watermark-s", type=whole_number_arg(0), default=10, help="how late a row may be"
+    )
+    fleet.add_argument(
+        "--trigger-s",
+        type=whole_number_arg(1),
+        help="each micro-batch reads what the devices land in this many seconds "
+        "(default: --file-seconds, one file from every device)",
+    )
+    fleet.add_argument(
+        "--master", help="Spark master URL, e.g. spark://HOST:7077 (default local[2])"
+    )
+    fleet.add_argument(
+        "--story",
+        choices=("none", "local"),
+        default="none",
+        help="the story query's model: none (every turn put off: the query's own cost) or "
+        "local (story.llama.model in each executor, rate-limited as in the job)",
+    )
+    fleet.set_defaults(handler=bench_fleet)
 
-    result = run_fleet_bench(args.venues, args.devices, args.seconds, args.file_seconds)
+
+def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.bench.fleet_bench import FleetShape, describe_fleet_bench, run_fleet_bench
+    from appliance.fleet.venue_llm import VenueLLMConfig
+
+    shape = FleetShape(
+        venues=args.venues,
+        devices=args.devices,
+        seconds=args.seconds,
+        file_seconds=args.file_seconds,
+        window_s=args.window_s,
+        watermark_s=args.watermark_s,
+        trigger_s=args.trigger_s,
+    )
+    problem = shape.problem()
+    if problem is not None:
+        print(f"moodtale bench fleet: {problem}", file=sys.stderr)
+        return EXIT_SETUP
+    story = VenueLLMConfig(
+        story=settings.story.model_dump(mode="json"),
+        models_dir=str(settings.models_dir),
+        backend=args.story,
+    )
+    result = run_fleet_bench(shape, master=args.master, story=story)
     print(json.dumps(result) if args.json else describe_fleet_bench(result))
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from appliance.commands import EXIT_FAILED, EXIT_OK, EXIT_SETUP, Subparsers, whole_number_arg
@@ -19,7 +20,10 @@ def register(commands: Subparsers) -> None:
     run.add_argument("--landing", required=True, help="where the devices' files land")
     run.add_argument("--tables", type=Path, required=True, help="where the Delta tables go")
     run.add_argument("--checkpoint", required=True, help="the query's checkpoint location")
-    run.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    run.add_argument(
+        "--master",
+        help="Spark master URL (default: spark-submit's, or local[2] when run directly)",
+    )
     run.add_argument("--window-s", type=whole_number_arg(1), default=10, help="window length")
     run.add_argument(
         "--watermark-s", type=whole_number_arg(0), default=30, help="how late a row may be"
@@ -48,6 +52,23 @@ def register(commands: Subparsers) -> None:
     )
     run.add_argument(
         "--llm-server-model", default="story", help="the model name to ask the server for"
+    )
+    run.add_argument(
+        "--max-files-per-trigger",
+        type=whole_number_arg(1),
+        default=10_000,
+        help="landing files a micro-batch reads at most (oldest first)",
+    )
+    run.add_argument(
+        "--cleanup",
+        choices=("delete", "archive", "off"),
+        default="delete",
+        help="what becomes of a landing file once the job has committed it (default delete)",
+    )
+    run.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="with --cleanup archive: where read files go (same file system, not in the landing)",
     )
     run.add_argument(
         "--no-story", action="store_true", help="only the windows table; no story turns"
@@ -89,6 +110,9 @@ def job_settings(settings: Settings, args: argparse.Namespace) -> object:
         window_s=args.window_s,
         watermark_s=args.watermark_s,
         turn_every=args.turn_every,
+        max_files_per_trigger=args.max_files_per_trigger,
+        cleanup=args.cleanup,
+        archive=args.archive,
     )
 
 
@@ -97,6 +121,12 @@ def fleet_run(settings: Settings, args: argparse.Namespace) -> int:
         from appliance.fleet.job import JobSettings, spark_session, start
     except ImportError as exc:
         print(f"moodtale: the fleet job needs the fleet extra (pip install '.[fleet]'): {exc}")
+        return EXIT_SETUP
+    if args.cleanup == "archive" and not args.archive:
+        print(
+            "moodtale: --cleanup archive needs --archive DIR (where the read files go)",
+            file=sys.stderr,
+        )
         return EXIT_SETUP
     job = job_settings(settings, args)
     assert isinstance(job, JobSettings)

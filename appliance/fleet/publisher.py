@@ -30,6 +30,8 @@ from appliance.fleet.landing import Landing, build_landing
 from appliance.fleet.per_second import PerSecondRollup
 from appliance.fleet.rows import (
     LANDING_SCHEMA_FIELDS,
+    as_landing_name,
+    encode_landing_file,
     encode_rows,
     landing_file_name,
     row_to_summary,
@@ -214,10 +216,19 @@ class FleetPublisher:
             self.spool.delivered(spooled)  # dropped by the spool bound meanwhile
             return "sent"
         try:
+            landing_file = encode_landing_file(data)
+        except ValueError as exc:  # only a damaged disk writes such a file: never resent
+            log.error("fleet spool: %s is not rows (%s); dropped", spooled.path.name, exc)
+            self.spool.delivered(spooled)
+            with self._lock:
+                self._counts.files_dropped += 1
+                self._counts.rows_dropped += data.count(b"\n")
+            return "sent"
+        try:
             if self._landing is None:
                 self._landing = build_landing(self.settings)
                 self._landing_description = self._landing.description
-            self._landing.deliver(spooled.path.name, data)
+            self._landing.deliver(as_landing_name(spooled.path.name), landing_file)
         except Exception as exc:  # every landing failure is retried, none is fatal
             self.spool.not_delivered()
             self._landing_failed(exc)

@@ -5,9 +5,10 @@
         writing.jsonl       rows of the file being filled (appended once a second or so)
         outbox/<device>-<seq:012d>.jsonl   closed files, delivered oldest first
 
-A closed file keeps its name from the outbox to the landing, so delivering it twice (after
-a crash between the landing's acknowledgement and the delete) writes the same bytes under
-the same name: nothing is duplicated. ``next-seq`` is saved before the file it numbers is
+A closed file keeps its name from the outbox to the landing (there as
+``<device>-<seq:012d>.parquet``), so delivering it twice (after a crash between the
+landing's acknowledgement and the delete) writes the same rows under the same name:
+nothing is duplicated. ``next-seq`` is saved before the file it numbers is
 renamed, so a number is never given to two files. A fresh spool starts numbering at the
 current unix time, so a device whose state was wiped does not reuse names from before.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.fleet.rows import landing_file_name, landing_file_seq
+from appliance.fleet.rows import SPOOL_SUFFIX, landing_file_seq, spool_file_name
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Spool:
     def _scan_outbox(self) -> list[SpooledFile]:
         files = []
         for entry in os.scandir(self.outbox):
-            seq = landing_file_seq(entry.name)
+            seq = landing_file_seq(entry.name) if entry.name.endswith(SPOOL_SUFFIX) else None
             if seq is None:
                 if entry.name.startswith("."):  # a temporary left by a crash
                     Path(entry.path).unlink(missing_ok=True)
@@ -171,7 +172,7 @@ class Spool:
         seq = self._next_seq
         write_atomically(self.root / NEXT_SEQ, f"{seq + 1}\n".encode())
         self._next_seq = seq + 1
-        path = self.outbox / landing_file_name(self.device, seq)
+        path = self.outbox / spool_file_name(self.device, seq)
         os.replace(self.root / WRITING, path)
         fsync_dir(self.outbox)
         spooled = SpooledFile(seq, path, self._writing_bytes)

@@ -9,7 +9,7 @@ import pytest
 
 from appliance.events import Box, Emotions, FaceReading, MoodSummary
 from appliance.fleet.publisher import FleetPublisher
-from appliance.fleet.rows import decode_rows, landing_file_seq
+from appliance.fleet.rows import decode_landing_file, landing_file_seq
 from appliance.fleet.settings import FleetSettings
 
 DEVICE = "pi-7"
@@ -52,7 +52,7 @@ def landed_files(landing: Path) -> list[Path]:
 
 
 def landed_rows(landing: Path) -> list[MoodSummary]:
-    return [row for path in landed_files(landing) for row in decode_rows(path.read_bytes())]
+    return [row for path in landed_files(landing) for row in decode_landing_file(path.read_bytes())]
 
 
 def seconds_of(rows: list[MoodSummary], start: float = 1.7e9) -> list[int]:

@@ -13,7 +13,7 @@ from azure.storage.blob import ContainerClient
 from appliance.events import MoodSummary
 from appliance.fleet.blob_landing import BlobLanding
 from appliance.fleet.publisher import FleetPublisher
-from appliance.fleet.rows import decode_rows, landing_file_seq
+from appliance.fleet.rows import decode_landing_file, landing_file_seq
 from appliance.fleet.settings import CREDENTIAL_NAME
 from appliance.settings import Settings, settings_as_toml
 from tests.faults.waiting import wait_until
@@ -61,7 +61,7 @@ def landed_blobs(port: int) -> list[tuple[str, list[MoodSummary]]]:
         names = sorted(
             client.list_blob_names(), key=lambda n: landing_file_seq(n.removeprefix(PREFIX)) or -1
         )
-        return [(n, decode_rows(client.download_blob(n).readall())) for n in names]
+        return [(n, decode_landing_file(client.download_blob(n).readall())) for n in names]
 
 
 @needs_azurite
@@ -78,7 +78,7 @@ def test_files_land_as_blobs_named_like_files(
 
     blobs = landed_blobs(azurite_port)
     assert len(blobs) >= 2
-    assert all(name.startswith(f"{PREFIX}pi-7-") and name.endswith(".jsonl") for name, _ in blobs)
+    assert all(name.startswith(f"{PREFIX}pi-7-") and name.endswith(".parquet") for name, _ in blobs)
     assert seconds_of([row for _, rows in blobs for row in rows]) == list(range(30))
     status = publisher.status()
     assert status["rows_published"] == 30 and status["files_pending"] == 0

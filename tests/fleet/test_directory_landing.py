@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -13,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from appliance.fleet.publisher import FleetPublisher
-from appliance.fleet.rows import LANDING_FILE_NAME, decode_rows, encode_rows, landing_file_seq
+from appliance.fleet.rows import (
+    LANDING_FILE_NAME,
+    LANDING_SUFFIX,
+    as_landing_name,
+    decode_landing_file,
+    encode_landing_file,
+    encode_rows,
+    landing_file_seq,
+    spool_file_name,
+)
 from appliance.fleet.spool import SPOOL_DIR
 from tests.faults.waiting import wait_until
 from tests.fleet.conftest import (
@@ -45,16 +52,18 @@ def test_a_reader_never_sees_half_a_file(tmp_path: Path, publishers: list[FleetP
                 if entry.name.startswith((".", "_")):
                     hidden.add(entry.name)
                     continue
-                if not LANDING_FILE_NAME.match(entry.name):
+                if not LANDING_FILE_NAME.match(entry.name) or not entry.name.endswith(
+                    LANDING_SUFFIX
+                ):
                     problems.append(f"not a landing name: {entry.name}")
                     continue
                 try:
                     data = Path(entry.path).read_bytes()
-                    rows = decode_rows(data)
-                except (ValueError, json.JSONDecodeError) as exc:
+                    rows = decode_landing_file(data)
+                except (ValueError, OSError) as exc:  # a cut Parquet file: no footer
                     problems.append(f"{entry.name}: {exc}")
                     continue
-                if not data.endswith(b"\n") or seen.setdefault(entry.name, len(rows)) != len(rows):
+                if seen.setdefault(entry.name, len(rows)) != len(rows):
                     problems.append(f"{entry.name} changed or is cut short")
             time.sleep(0.002)  # a reader polls; a tight loop would starve the sender (GIL)
 
@@ -136,7 +145,8 @@ def test_a_restart_continues_the_sequence_and_resends_without_duplicates(
     # A crash between the landing's acknowledgement and the delete: the landing has
     # the oldest file, the spool still has it too.
     landing.mkdir()
-    shutil.copy(waiting[0], landing / waiting[0].name)
+    landed = landing / as_landing_name(waiting[0].name)
+    landed.write_bytes(encode_landing_file(waiting[0].read_bytes()))
 
     second = FleetPublisher(fleet_settings(tmp_path), state)
     publishers.append(second)
@@ -200,3 +210,24 @@ def test_the_spool_is_bounded_and_drops_the_oldest_with_a_count(
     # The newest rows are kept, whole and in order; the dropped ones are the oldest.
     assert landed == list(range(100 - len(landed), 100))
     assert len(landed) + status["rows_dropped"] == 100
+
+
+def test_a_damaged_spooled_file_is_dropped_with_a_count_and_the_rest_go_on(
+    tmp_path: Path, publishers: list[FleetPublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="appliance.fleet")
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    landing.mkdir()
+    box = state / SPOOL_DIR / "outbox"
+    box.mkdir(parents=True)
+    # What a failing SD card might leave: a closed file whose bytes are not rows.
+    (box / spool_file_name("pi-7", 5)).write_bytes(b'{"venue": "reading-room"}\n\x00\x00\n')
+    publisher = FleetPublisher(fleet_settings(tmp_path), state)
+    publishers.append(publisher)
+    one_row_per_second(publisher, range(3))
+    publisher.close(timeout=5)
+    status = publisher.status()
+    assert status["files_dropped"] == 1 and status["rows_dropped"] == 2
+    assert seconds_of(landed_rows(landing)) == [0, 1, 2]  # the rest landed, in order
+    assert not (box / spool_file_name("pi-7", 5)).exists()
+    assert any("is not rows" in r.getMessage() for r in caplog.records)

@@ -12,9 +12,16 @@ from appliance.fleet.per_second import PerSecondRollup
 from appliance.fleet.publisher import FleetPublisher
 from appliance.fleet.rows import (
     LANDING_SCHEMA_FIELDS,
+    as_landing_name,
+    decode_landing_file,
+    encode_landing_file,
+    encode_rows,
+    landing_file_bytes,
     landing_file_name,
     landing_file_seq,
+    landing_schema,
     row_to_summary,
+    spool_file_name,
     summary_to_row,
 )
 from tests.fleet.conftest import (
@@ -66,9 +73,51 @@ def test_a_row_that_breaks_the_schema_is_refused(change: dict[str, object]) -> N
         row_to_summary({**row, **change})
 
 
+def test_a_landing_file_holds_its_rows_exactly() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    summaries = [
+        MoodSummary(VENUE, DEVICE, 1_700_000_000, 3, Emotions(happy=0.1 + 0.2, neutral=2.7)),
+        MoodSummary(VENUE, DEVICE, 1_700_000_001, 0, Emotions()),
+        MoodSummary("hall ✨", "pi-9", 2**40, 10**6, Emotions(sad=1e-17, fear=12345.678901234567)),
+    ]
+    data = encode_landing_file(encode_rows(summaries))
+    assert data[:4] == b"PAR1" and data[-4:] == b"PAR1"  # Parquet, whole
+    assert decode_landing_file(data) == summaries  # every float bit for bit
+    table = pq.read_table(pa.BufferReader(data))
+    assert table.schema.remove_metadata() == landing_schema()
+    assert [name for name, _ in LANDING_SCHEMA_FIELDS] == table.column_names
+    # A third of the JSON's size for a minute of rows (one file per device per rotate_s).
+    minute = [
+        MoodSummary(VENUE, DEVICE, 1_700_000_000 + s, 15, Emotions(happy=15 * 0.7, sad=15 * 0.3))
+        for s in range(60)
+    ]
+    assert len(encode_landing_file(encode_rows(minute))) < len(encode_rows(minute)) / 2
+
+
+def test_a_file_that_is_not_landing_rows_is_refused() -> None:
+    import pyarrow as pa
+
+    row = summary_to_row(MoodSummary(VENUE, DEVICE, 1, 2, Emotions(happy=2.0)))
+    with pytest.raises(ValueError, match="column 'faces'"):
+        encode_landing_file(json.dumps({**row, "faces": "two"}).encode() + b"\n")
+    with pytest.raises(ValueError, match="missing"):
+        encode_landing_file(b'{"venue":"v","device":"d","second":1,"faces":2}\n')
+    with pytest.raises(ValueError):
+        encode_landing_file(b'{"venue": "cut sh')
+    other = pa.table({"venue": ["v"], "second": [1]})
+    with pytest.raises(ValueError, match="not a landing file"):
+        decode_landing_file(landing_file_bytes(other))
+
+
 def test_file_names_carry_the_device_and_a_sequence_number() -> None:
-    assert landing_file_name("pi-7", 42) == "pi-7-000000000042.jsonl"
+    assert landing_file_name("pi-7", 42) == "pi-7-000000000042.parquet"
+    assert spool_file_name("pi-7", 42) == "pi-7-000000000042.jsonl"
+    assert as_landing_name("pi-7-000000000042.jsonl") == "pi-7-000000000042.parquet"
+    assert landing_file_seq("pi-7-000000000042.parquet") == 42
     assert landing_file_seq("pi-7-000000000042.jsonl") == 42
+    assert landing_file_seq("pi-7-000000000042.csv") is None
     assert landing_file_seq(".pi-7-000000000042.jsonl.tmp") is None
     assert landing_file_seq("_pi-7-000000000042.jsonl") is None
 
@@ -110,7 +159,9 @@ def test_a_second_with_no_frame_after_it_is_finished_when_frames_stop() -> None:
     assert [(r.second, r.faces) for r in rows] == [(1000, 1)]
 
 
-def test_the_publisher_lands_exactly_those_rows_as_json_lines(tmp_path: Path) -> None:
+def test_the_publisher_lands_exactly_those_rows_as_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
     settings = fleet_settings(tmp_path)
     settings.landing_dir.mkdir()  # type: ignore[union-attr]
     publisher = FleetPublisher(settings, tmp_path / "state")
@@ -121,7 +172,8 @@ def test_the_publisher_lands_exactly_those_rows_as_json_lines(tmp_path: Path) ->
 
     files = landed_files(tmp_path / "landing")
     assert files and all(p.name.startswith(f"{DEVICE}-") for p in files)
-    lines = [json.loads(line) for p in files for line in p.read_text().splitlines()]
+    assert all(p.suffix == ".parquet" for p in files)
+    lines = [row for p in files for row in pq.read_table(p).to_pylist()]
     assert lines == [
         {
             "venue": VENUE,

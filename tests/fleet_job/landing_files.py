@@ -1,4 +1,5 @@
-"""Landing files as the devices write them: JSON Lines, renamed into place."""
+"""Landing files as the devices write them: Parquet (the publisher's own encoding), renamed
+into place."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from appliance.events import EMOTION_LABELS
+from appliance.fleet.rows import LANDING_SUFFIX, encode_landing_file
 
 
 def row(venue: str, device: str, second: int, faces: int, **sums: float) -> dict[str, object]:
@@ -29,8 +31,8 @@ def mood_row(venue: str, device: str, second: int, label: str, faces: int = 2) -
 def land(directory: Path, name: str, rows: Iterable[dict[str, object]]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f".{name}.tmp"
-    temporary.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    final = directory / f"{name}.jsonl"
+    temporary.write_bytes(encode_landing_file("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    final = directory / f"{name}{LANDING_SUFFIX}"
     os.replace(temporary, final)
     # Landed in order, as a device's files are (seconds apart): Spark reads a directory's
     # files oldest first, by their time to the millisecond, and files written within the

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 
-from tests.cli_process import moodtale
+from tests.cli_process import moodtale, moodtale_env
 from tests.fleet_job.landing_files import land, mood_row
+from tests.story.conftest import TEST_MODEL
 
 
 def test_fleet_run_once_writes_the_windows_table(tmp_path: Path) -> None:
@@ -29,20 +33,70 @@ def test_fleet_run_once_writes_the_windows_table(tmp_path: Path) -> None:
 
 
 def test_bench_fleet_reports_every_figure(tmp_path: Path) -> None:
+    env = moodtale_env(
+        MOODTALE_STORY__LLAMA__MODEL=TEST_MODEL, MOODTALE_STORY__LLAMA__MAX_TOKENS="30"
+    )
     done = moodtale(
         "bench", "fleet", "--json", "--venues", "2", "--devices", "2", "--seconds", "30",
-        timeout=300,
+        "--story", "local", env=env, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    for key in ("rows_per_s", "rows_per_cpu_s", "batch_latency_ms_p50", "batch_latency_ms_p95"):
-        assert result[key] > 0, key
-    assert result["rss_mb"] > 100
-    assert result["rows"] == result["rows_read"] == 2 * 2 * 30
+    for query in ("windows", "story"):
+        for figure in ("rows_per_cpu_s", "cpu_s", "batch_ms_p50", "batch_ms_p95"):
+            assert result[f"{query}_{figure}"] > 0, (query, figure)
+    assert result["rss_mb"] > 100 and result["master"].startswith("local")
+    assert result["rows"] == result["windows_rows"] == 2 * 2 * 30
     # The newest row is at 29 s, the watermark 10 s behind it: only 0-10 s has closed.
-    assert result["windows_written"] == 2
+    assert result["windows_written"] == result["story_rows"] == 2
+    assert result["turns_written"] == 2  # each venue's first window begins its story
+    assert result["story_backend"] == "local"
+    # Read and committed: cleaned from the landing, but for the last batch's files.
+    assert result["landing_files_left"] <= 2 * 2
 
 
-def test_bench_fleet_wants_sane_sizes() -> None:
-    done = moodtale("bench", "fleet", "--venues", "0")
-    assert done.returncode == 2 and "expected a whole number >= 1" in done.stderr
+def test_bench_fleet_reports_zero_windows_as_zero() -> None:
+    """A run too short for any window to close (the command refuses it; the bench
+    itself, called directly, must still say 0 rather than fail on a missing table)."""
+    code = (
+        "import json; from appliance.bench.fleet_bench import FleetShape, run_fleet_bench; "
+        "print(json.dumps(run_fleet_bench(FleetShape(venues=3, devices=1, seconds=15))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["windows_rows"] == 45 and result["windows_written"] == 0
+    assert result["story_rows"] == result["turns_written"] == 0
+    assert result["story_backend"] == "none"
+
+
+def test_bench_fleet_at_the_shortest_run_it_accepts_closes_a_window() -> None:
+    done = moodtale(
+        "bench", "fleet", "--json", "--venues", "2", "--devices", "1", "--seconds", "21",
+        "--story", "none", timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["windows_written"] == result["story_rows"] == 2
+    assert result["turns_written"] == 0  # no model: the story query's own cost
+    assert result["story_cpu_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--venues", "0"], "expected a whole number >= 1"),
+        (["--seconds", "abc"], "expected a whole number"),
+        (["--story", "azure"], "invalid choice"),
+        (["--seconds", "20"], "--seconds 20 is too short: with 10 s windows and a 10 s watermark"),
+        (["--seconds", "100", "--window-s", "60", "--watermark-s", "60"], "closes once the rows"),
+    ],
+)
+def test_bench_fleet_says_what_is_wrong_with_its_arguments_in_a_line(
+    args: list[str], message: str
+) -> None:
+    done = moodtale("bench", "fleet", *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
