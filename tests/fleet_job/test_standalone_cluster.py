@@ -98,7 +98,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     break
             except (httpx.HTTPError, ValueError):
                 pass
-            died = [d.args[1] for d in daemons if d.poll() is not None]
+            died = [c[0] for c, d in zip(commands, daemons, strict=True) if d.poll() is not None]
             assert not died, f"{died} stopped: {(tmp / 'cluster.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, (tmp / "cluster.log").read_text()[-3000:]
             time.sleep(0.5)
