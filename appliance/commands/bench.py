@@ -195,6 +195,13 @@ def _register_fleet(benches: Subparsers) -> None:
         "--watermark-s", type=whole_number_arg(0), default=10, help="how late a row may be"
     )
     fleet.add_argument(
+        "--live",
+        metavar="MINUTES",
+        type=positive_minutes,
+        help="run the job this long while the devices land files in real time; report "
+        "what waits in the landing (--seconds is not used)",
+    )
+    fleet.add_argument(
         "--trigger-s",
         type=whole_number_arg(1),
         help="each micro-batch reads what the devices land in this many seconds "
@@ -226,15 +233,21 @@ def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
         watermark_s=args.watermark_s,
         trigger_s=args.trigger_s,
     )
-    problem = shape.problem()
-    if problem is not None:
-        print(f"moodtale bench fleet: {problem}", file=sys.stderr)
-        return EXIT_SETUP
     story = VenueLLMConfig(
         story=settings.story.model_dump(mode="json"),
         models_dir=str(settings.models_dir),
         backend=args.story,
     )
+    if args.live is not None:
+        from appliance.bench.fleet_live import describe_live_fleet_bench, run_live_fleet_bench
+
+        live = run_live_fleet_bench(shape, args.live, master=args.master, story=story)
+        print(json.dumps(live) if args.json else describe_live_fleet_bench(live))
+        return EXIT_OK
+    problem = shape.problem()
+    if problem is not None:
+        print(f"moodtale bench fleet: {problem}", file=sys.stderr)
+        return EXIT_SETUP
     result = run_fleet_bench(shape, master=args.master, story=story)
     print(json.dumps(result) if args.json else describe_fleet_bench(result))
     return EXIT_OK
