@@ -100,3 +100,18 @@ def test_bench_fleet_says_what_is_wrong_with_its_arguments_in_a_line(
     done = moodtale("bench", "fleet", *args)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_bench_fleet_live_keeps_the_landing_small() -> None:
+    done = moodtale(
+        "bench", "fleet", "--json", "--live", "0.6", "--venues", "10", "--devices", "4",
+        "--file-seconds", "4", "--trigger-s", "4", timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    devices = 10 * 4
+    assert result["files_landed"] >= 6 * devices  # 36 s: nine periods of files
+    assert 0 < result["windows_rows"] <= result["rows_landed"]
+    # What waits is a few periods' files, however many have landed: read, then deleted.
+    assert result["landing_files_max"] <= 3 * devices, result["samples"]
+    assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
