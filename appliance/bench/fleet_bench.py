@@ -166,10 +166,20 @@ class FleetShape:
     seconds: int = 300
     file_seconds: int = FILE_SECONDS
     window_s: int = 10
-    watermark_s: int = 10
+    watermark_s: int | None = None
+    """None: 10 s when a batch holds whole periods of files; ``file_seconds`` + 10 when a
+    period's files are split across batches (the first puts the newest time a period
+    ahead, and the rest would be late)."""
     trigger_s: int | None = None
     """Each micro-batch reads what the devices land in this many seconds (None:
     ``file_seconds``, one file from every device)."""
+
+    @property
+    def watermark(self) -> int:
+        if self.watermark_s is not None:
+            return self.watermark_s
+        split = (self.trigger_s or self.file_seconds) < self.file_seconds
+        return self.file_seconds + 10 if split else 10
 
     @property
     def files_per_batch(self) -> int:
@@ -178,11 +188,11 @@ class FleetShape:
 
     def problem(self) -> str | None:
         """Why no window would close, in a line (None: some will)."""
-        needed = self.window_s + self.watermark_s + 1
+        needed = self.window_s + self.watermark + 1
         if self.seconds < needed:
             return (
                 f"--seconds {self.seconds} is too short: with {self.window_s} s windows and a "
-                f"{self.watermark_s} s watermark the first window closes once the rows span "
+                f"{self.watermark} s watermark the first window closes once the rows span "
                 f"{needed} s"
             )
         return None
@@ -192,6 +202,8 @@ class FleetShape:
 class QueryFigures:
     rows: int = 0
     batches: int = 0
+    dropped_late: int = 0
+    """Rows the watermark dropped as late (Spark's own count)."""
     cpu_s: float = 0.0
     wall_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
@@ -200,6 +212,7 @@ class QueryFigures:
         return {
             f"{prefix}_rows": self.rows,
             f"{prefix}_batches": self.batches,
+            f"{prefix}_rows_dropped_late": self.dropped_late,
             f"{prefix}_cpu_s": round(self.cpu_s, 2),
             f"{prefix}_wall_s": round(self.wall_s, 2),
             f"{prefix}_rows_per_cpu_s": round(self.rows / self.cpu_s, 1) if self.cpu_s else 0.0,
@@ -217,11 +230,20 @@ def _run_query(query: StreamingQuery, roots: list[int]) -> QueryFigures:
     failure = query.exception()
     if failure is not None:
         raise RuntimeError(f"the fleet job failed: {failure}")
+    figures.dropped_late = dropped_late(query)
     progress = [p for p in query.recentProgress if p.numInputRows > 0]
     figures.rows = sum(int(p.numInputRows) for p in progress)
     figures.batches = len(progress)
     figures.latencies_ms = [float(p.durationMs.get("triggerExecution", 0)) for p in progress]
     return figures
+
+
+def dropped_late(query: StreamingQuery) -> int:
+    return sum(
+        int(operator.numRowsDroppedByWatermark)
+        for progress in query.recentProgress
+        for operator in progress.stateOperators
+    )
 
 
 def _table_rows(path: Path) -> int:
@@ -242,7 +264,7 @@ def _job_settings(root: Path, shape: FleetShape, story: VenueLLMConfig) -> JobSe
         checkpoint=str(root / "checkpoint"),
         llm=story,
         window_s=shape.window_s,
-        watermark_s=shape.watermark_s,
+        watermark_s=shape.watermark,
         max_files_per_trigger=shape.files_per_batch,
     )
 
@@ -294,7 +316,7 @@ def run_fleet_bench(
     roots = [os.getpid()] + (cluster_workers() if used_master.startswith("spark://") else [])
     warm = FleetShape(
         venues=min(shape.venues, 100), devices=min(shape.devices, 10),
-        seconds=shape.window_s + shape.watermark_s + 3 * shape.file_seconds,
+        seconds=shape.window_s + shape.watermark + 3 * shape.file_seconds,
         file_seconds=shape.file_seconds, window_s=shape.window_s, watermark_s=shape.watermark_s,
         trigger_s=shape.trigger_s,
     )  # fmt: skip
@@ -311,7 +333,7 @@ def run_fleet_bench(
         "seconds": shape.seconds,
         "file_seconds": shape.file_seconds,
         "window_s": shape.window_s,
-        "watermark_s": shape.watermark_s,
+        "watermark_s": shape.watermark,
         "trigger_s": shape.trigger_s or shape.file_seconds,
         "files_per_batch": shape.files_per_batch,
         "master": used_master,
@@ -335,7 +357,9 @@ def describe_fleet_bench(result: dict[str, Any]) -> str:
         " landing after the run",
         f"  windows query: {result['windows_rows']} rows in {result['windows_batches']} "
         f"micro-batches of up to {result['files_per_batch']} files (what lands in "
-        f"{result['trigger_s']} s) -> {result['windows_written']} windows; "
+        f"{result['trigger_s']} s) -> {result['windows_written']} windows, "
+        f"{result['windows_rows_dropped_late']} rows dropped as late "
+        f"(watermark {result['watermark_s']} s); "
         f"{result['windows_rows_per_cpu_s']:.0f} rows per CPU-second "
         f"(CPU {result['windows_cpu_s']:.1f} s, wall {result['windows_wall_s']:.1f} s); "
         f"batch p50 {result['windows_batch_ms_p50']:.0f} ms, "

@@ -192,7 +192,10 @@ def _register_fleet(benches: Subparsers) -> None:
     )
     fleet.add_argument("--window-s", type=whole_number_arg(1), default=10, help="window length")
     fleet.add_argument(
-        "--watermark-s", type=whole_number_arg(0), default=10, help="how late a row may be"
+        "--watermark-s",
+        type=whole_number_arg(0),
+        help="how late a row may be (default: 10 s, or a file's span + 10 s when a period's "
+        "files are split across batches; live: a file's span + the trigger + 5 s)",
     )
     fleet.add_argument(
         "--live",

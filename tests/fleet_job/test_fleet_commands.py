@@ -47,6 +47,7 @@ def test_bench_fleet_reports_every_figure(tmp_path: Path) -> None:
             assert result[f"{query}_{figure}"] > 0, (query, figure)
     assert result["rss_mb"] > 100 and result["master"].startswith("local")
     assert result["rows"] == result["windows_rows"] == 2 * 2 * 30
+    assert result["windows_rows_dropped_late"] == 0
     # The newest row is at 29 s, the watermark 10 s behind it: only 0-10 s has closed.
     assert result["windows_written"] == result["story_rows"] == 2
     assert result["turns_written"] == 2  # each venue's first window begins its story
@@ -112,6 +113,7 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     devices = 10 * 4
     assert result["files_landed"] >= 6 * devices  # 36 s: nine periods of files
     assert 0 < result["windows_rows"] <= result["rows_landed"]
+    assert result["rows_dropped_late"] == 0  # devices land at their own times: none late
     # What waits is a few periods' files, however many have landed: read, then deleted.
     assert result["landing_files_max"] <= 3 * devices, result["samples"]
     assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
