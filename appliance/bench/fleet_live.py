@@ -125,7 +125,7 @@ def run_live_fleet_bench(
     from appliance.fleet.delta_sink import DeltaSink
     from appliance.fleet.job import JobSettings, spark_session, start_story, start_windows
 
-    trigger_s = shape.trigger_s or 10
+    trigger_s = shape.trigger_s or shape.file_seconds
     spark = spark_session(master, "moodtale-fleet-live")
     spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "100000")
     used_master = str(spark.sparkContext.master)
@@ -138,7 +138,9 @@ def run_live_fleet_bench(
         llm=story, window_s=shape.window_s,
         # Devices land at their own times: a file's oldest row is a period old, and it may
         # wait a trigger to be read while newer files move the watermark on.
-        watermark_s=shape.watermark_s or shape.file_seconds + trigger_s + 5,
+        watermark_s=(
+            shape.file_seconds + trigger_s + 5 if shape.watermark_s is None else shape.watermark_s
+        ),
         trigger_s=float(trigger_s),
         # Room for a backlog twice what lands in a trigger, and no more.
         max_files_per_trigger=2 * shape.files_per_batch,

@@ -241,6 +241,13 @@ def bench_fleet(settings: Settings, args: argparse.Namespace) -> int:
         models_dir=str(settings.models_dir),
         backend=args.story,
     )
+    if args.master and not args.master.startswith(("local", "spark://", "k8s://", "yarn")):
+        print(
+            f"moodtale bench fleet: --master {args.master}: not a Spark master URL "
+            "(local[N], spark://HOST:PORT, k8s://..., yarn)",
+            file=sys.stderr,
+        )
+        return EXIT_SETUP
     if args.live is not None:
         from appliance.bench.fleet_live import describe_live_fleet_bench, run_live_fleet_bench
 

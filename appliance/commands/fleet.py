@@ -62,13 +62,14 @@ def register(commands: Subparsers) -> None:
     run.add_argument(
         "--cleanup",
         choices=("delete", "archive", "off"),
-        default="delete",
-        help="what becomes of a landing file once the job has committed it (default delete)",
+        help="what becomes of a landing file once the job has committed it (default delete; "
+        "archive with --archive)",
     )
     run.add_argument(
         "--archive",
         metavar="DIR",
-        help="with --cleanup archive: where read files go (same file system, not in the landing)",
+        help="move read files here instead of deleting them (same file system, outside the "
+        "landing)",
     )
     run.add_argument(
         "--no-story", action="store_true", help="only the windows table; no story turns"
@@ -111,8 +112,8 @@ def job_settings(settings: Settings, args: argparse.Namespace) -> object:
         watermark_s=args.watermark_s,
         turn_every=args.turn_every,
         max_files_per_trigger=args.max_files_per_trigger,
-        cleanup=args.cleanup,
-        archive=args.archive,
+        cleanup=args.cleanup or ("archive" if args.archive else "delete"),
+        archive=str(Path(args.archive).absolute()) if args.archive else None,
     )
 
 
@@ -125,6 +126,12 @@ def fleet_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.cleanup == "archive" and not args.archive:
         print(
             "moodtale: --cleanup archive needs --archive DIR (where the read files go)",
+            file=sys.stderr,
+        )
+        return EXIT_SETUP
+    if args.archive and args.cleanup not in (None, "archive"):
+        print(
+            f"moodtale: --archive goes with --cleanup archive, not {args.cleanup}",
             file=sys.stderr,
         )
         return EXIT_SETUP

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.delta_sink import WINDOW_SCHEMA, BatchSink, DeltaSink
+from appliance.fleet.rows import LANDING_SUFFIX
 from appliance.fleet.spool import write_atomically
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.fleet.venue_story import OUTPUT_SCHEMA_DDL, VenueStory
@@ -153,6 +154,9 @@ def cleanup_options(settings: JobSettings) -> dict[str, str]:
 def windows_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
     rows = (
         spark.readStream.schema(LANDING_SCHEMA_DDL)
+        # Only landing files: a note someone left, or a .jsonl from a device not yet
+        # upgraded, would otherwise fail every batch after it, restart after restart.
+        .option("pathGlobFilter", f"*{LANDING_SUFFIX}")
         .option("maxFilesPerTrigger", settings.max_files_per_trigger)
         .options(**cleanup_options(settings))
         .parquet(settings.landing)

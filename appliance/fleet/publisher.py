@@ -217,7 +217,7 @@ class FleetPublisher:
             return "sent"
         try:
             landing_file = encode_landing_file(data)
-        except ValueError as exc:  # only a damaged disk writes such a file: never resent
+        except (ValueError, TypeError, OverflowError) as exc:  # a damaged disk: never resent
             log.error("fleet spool: %s is not rows (%s); dropped", spooled.path.name, exc)
             self.spool.delivered(spooled)
             with self._lock:

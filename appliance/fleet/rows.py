@@ -41,6 +41,7 @@ LANDING_SCHEMA_FIELDS: tuple[tuple[str, type], ...] = (
 """Column names and Python types, in order (for Spark: str → string, int → long,
 float → double)."""
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 LANDING_SUFFIX = ".parquet"
 SPOOL_SUFFIX = ".jsonl"
 LANDING_FILE_NAME = re.compile(
@@ -62,6 +63,8 @@ def summary_to_row(summary: MoodSummary) -> dict[str, Any]:
 
 def row_to_summary(row: Mapping[str, Any]) -> MoodSummary:
     """The summary a row holds; ``ValueError`` naming the column when it is not one."""
+    if not isinstance(row, Mapping):
+        raise ValueError(f"not a landing row: {row!r}")
     missing = [name for name, _ in LANDING_SCHEMA_FIELDS if name not in row]
     extra = sorted(set(row) - {name for name, _ in LANDING_SCHEMA_FIELDS})
     if missing or extra:
@@ -72,6 +75,8 @@ def row_to_summary(row: Mapping[str, Any]) -> MoodSummary:
         accepted = (int, float) if kind is float else (kind,)
         if isinstance(value, bool) or not isinstance(value, accepted):
             raise ValueError(f"column {name!r} must be {kind.__name__}, got {value!r}")
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"column {name!r} is out of range: {value!r}")
     return MoodSummary(
         venue=row["venue"],
         device=row["device"],

@@ -17,7 +17,7 @@ LANDING_SCHEMA_DDL = ", ".join(
     ["venue STRING", "device STRING", "second BIGINT", "faces BIGINT"]
     + [f"{label} DOUBLE" for label in EMOTION_LABELS]
 )
-"""The landing files' schema (JSON Lines), read as is: no inference, no surprises."""
+"""The landing files' schema (Parquet), read as is: no inference, no surprises."""
 
 NOBODY = "nobody"
 """The dominant emotion of a window in which no face was seen."""
@@ -31,8 +31,14 @@ def venue_windows(rows: DataFrame, window_s: int, watermark_s: int) -> DataFrame
     from pyspark.sql import functions as F  # noqa: N812 (the usual name)
 
     sums = [F.sum(F.col(label)).alias(label) for label in EMOTION_LABELS]
+    # A file written to another schema reads its missing columns as nulls: such a row says
+    # nothing that can be counted, so it is left out rather than make a window of zeros.
+    whole = F.col("venue").isNotNull() & F.col("second").isNotNull() & F.col("faces").isNotNull()
+    for label in EMOTION_LABELS:
+        whole = whole & F.col(label).isNotNull()
     windows = (
-        rows.withColumn("event_time", F.timestamp_seconds(F.col("second")))
+        rows.where(whole)
+        .withColumn("event_time", F.timestamp_seconds(F.col("second")))
         .withWatermark("event_time", f"{watermark_s} seconds")
         .groupBy(F.col("venue"), F.window(F.col("event_time"), f"{window_s} seconds"))
         .agg(

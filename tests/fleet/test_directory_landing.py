@@ -222,12 +222,13 @@ def test_a_damaged_spooled_file_is_dropped_with_a_count_and_the_rest_go_on(
     box.mkdir(parents=True)
     # What a failing SD card might leave: a closed file whose bytes are not rows.
     (box / spool_file_name("pi-7", 5)).write_bytes(b'{"venue": "reading-room"}\n\x00\x00\n')
+    (box / spool_file_name("pi-7", 6)).write_bytes(b"1\n")  # not even an object
     publisher = FleetPublisher(fleet_settings(tmp_path), state)
     publishers.append(publisher)
     one_row_per_second(publisher, range(3))
     publisher.close(timeout=5)
     status = publisher.status()
-    assert status["files_dropped"] == 1 and status["rows_dropped"] == 2
+    assert status["files_dropped"] == 2 and status["rows_dropped"] == 3
     assert seconds_of(landed_rows(landing)) == [0, 1, 2]  # the rest landed, in order
-    assert not (box / spool_file_name("pi-7", 5)).exists()
+    assert not any(box.iterdir())
     assert any("is not rows" in r.getMessage() for r in caplog.records)

@@ -106,6 +106,9 @@ def test_a_file_that_is_not_landing_rows_is_refused() -> None:
         encode_landing_file(b'{"venue":"v","device":"d","second":1,"faces":2}\n')
     with pytest.raises(ValueError):
         encode_landing_file(b'{"venue": "cut sh')
+    for line in (b"1", b"null", b"[[1]]", json.dumps({**row, "second": 2**64}).encode()):
+        with pytest.raises(ValueError):
+            encode_landing_file(line + b"\n")
     other = pa.table({"venue": ["v"], "second": [1]})
     with pytest.raises(ValueError, match="not a landing file"):
         decode_landing_file(landing_file_bytes(other))

@@ -93,6 +93,7 @@ def test_bench_fleet_at_the_shortest_run_it_accepts_closes_a_window() -> None:
         (["--story", "azure"], "invalid choice"),
         (["--seconds", "20"], "--seconds 20 is too short: with 10 s windows and a 10 s watermark"),
         (["--seconds", "100", "--window-s", "60", "--watermark-s", "60"], "closes once the rows"),
+        (["--master", "foo://x"], "--master foo://x: not a Spark master URL"),
     ],
 )
 def test_bench_fleet_says_what_is_wrong_with_its_arguments_in_a_line(
@@ -117,3 +118,35 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     # What waits is a few periods' files, however many have landed: read, then deleted.
     assert result["landing_files_max"] <= 3 * devices, result["samples"]
     assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cleanup", "archive"], "--cleanup archive needs --archive DIR"),
+        (["--cleanup", "off", "--archive", "elsewhere"], "--archive goes with --cleanup"),
+        (["--cleanup", "shred"], "invalid choice"),
+    ],
+)
+def test_fleet_run_says_what_is_wrong_with_its_cleanup_in_a_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = moodtale(
+        "fleet", "run", "--landing", tmp_path / "landing", "--tables", tmp_path / "tables",
+        "--checkpoint", tmp_path / "checkpoint", "--once", *args,
+    )  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "tables").exists()  # refused before anything started
+
+
+def test_bench_fleet_counts_rows_dropped_as_late() -> None:
+    """A period's files split across batches with no watermark to wait for them: the
+    batches after the first are late, and the bench says how many rows were dropped."""
+    done = moodtale(
+        "bench", "fleet", "--json", "--venues", "2", "--devices", "2", "--seconds", "40",
+        "--file-seconds", "10", "--trigger-s", "5", "--watermark-s", "0", timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["files_per_batch"] == 2 and result["windows_rows_dropped_late"] > 0
+    assert result["story_cpu_s"] < result["windows_cpu_s"]  # each query's CPU its own

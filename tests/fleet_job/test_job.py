@@ -263,3 +263,44 @@ def test_archive_without_a_place_is_refused() -> None:
 
     with pytest.raises(ValueError, match="archive directory"):
         cleanup_options(JobSettings("l", Path("t"), "c", VenueLLMConfig({}, ""), cleanup="archive"))
+
+
+def test_only_landing_files_are_read_and_rows_missing_columns_are_left_out(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    from appliance.fleet.rows import landing_file_bytes
+
+    job = settings(tmp_path)
+    landing = tmp_path / "landing"
+    land(landing, "1", mood_seconds("hall", 0, 20, "happy"))
+    (landing / "notes.txt").write_text("someone's notes")
+    (landing / "pi-old-000000000001.jsonl").write_text('{"venue": "hall"}\n')  # not upgraded
+    other = pa.table({"venue": ["hall"], "device": ["x"], "second": [5]})  # no faces, no sums
+    (landing / "odd.parquet").write_bytes(landing_file_bytes(other))
+    land(landing, "2", mood_seconds("hall", 20, 40, "happy"))
+    run_once(spark, job)
+    windows = windows_of(job)
+    assert len(windows) == 3 and set(windows.faces) == {40} and set(windows.rows) == {20}
+    assert (landing / "notes.txt").exists() and (landing / "pi-old-000000000001.jsonl").exists()
+
+
+def test_a_replayed_batch_does_not_hand_its_windows_on_again(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from appliance.fleet.delta_sink import DeltaSink
+    from appliance.fleet.job import write_windows
+    from tests.fleet_job.test_venue_story import windows
+
+    handoff = tmp_path / "tables" / HANDOFF
+    batch = spark.createDataFrame(windows("happy", "sad"))
+    sink = DeltaSink(tmp_path / "tables")
+    write_windows(sink, handoff, batch, 5)
+    handed = handoff / "windows-000000000005.parquet"
+    assert handed.exists()
+    handed.unlink()  # the story query read it and cleaned it up
+    write_windows(sink, handoff, batch, 5)  # Spark runs batch 5 again after a crash
+    assert not handed.exists()  # not left behind for nobody to read
+    write_windows(sink, handoff, batch, 6)
+    assert (handoff / "windows-000000000006.parquet").exists()
