@@ -120,6 +120,12 @@ def spark_session(master: str | None = None, app_name: str = "moodtale-fleet") -
             spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("ERROR")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per JVM call at INFO
+    log.info(
+        "Spark %s on %s, %s shuffle partitions",
+        spark.version,
+        spark.sparkContext.master,
+        spark.conf.get("spark.sql.shuffle.partitions"),
+    )
     return spark
 
 

@@ -116,7 +116,7 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     assert 0 < result["windows_rows"] <= result["rows_landed"]
     assert result["rows_dropped_late"] == 0  # devices land at their own times: none late
     # What waits is a few periods' files, however many have landed: read, then deleted.
-    assert result["landing_files_max"] <= 3 * devices, result["samples"]
+    assert 0 < result["landing_files_max"] <= 3 * devices, result["samples"]
     assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
 
 
@@ -137,16 +137,3 @@ def test_fleet_run_says_what_is_wrong_with_its_cleanup_in_a_line(
     )  # fmt: skip
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "tables").exists()  # refused before anything started
-
-
-def test_bench_fleet_counts_rows_dropped_as_late() -> None:
-    """A period's files split across batches with no watermark to wait for them: the
-    batches after the first are late, and the bench says how many rows were dropped."""
-    done = moodtale(
-        "bench", "fleet", "--json", "--venues", "2", "--devices", "2", "--seconds", "40",
-        "--file-seconds", "10", "--trigger-s", "5", "--watermark-s", "0", timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["files_per_batch"] == 2 and result["windows_rows_dropped_late"] > 0
-    assert result["story_cpu_s"] < result["windows_cpu_s"]  # each query's CPU its own

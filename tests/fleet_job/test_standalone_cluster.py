@@ -125,6 +125,7 @@ def submit(cluster: Cluster, tmp: Path, *args: str) -> subprocess.CompletedProce
     return subprocess.run(
         [str(spark_home() / "bin" / "spark-submit"), "--master", cluster.url,
          "--conf", "spark.executor.memory=768m", "--conf", "spark.cores.max=2",
+         "--conf", "spark.sql.shuffle.partitions=3",
          "--conf", f"spark.pyspark.python={sys.executable}",
          str(Path(appliance.fleet.submit.__file__)), "run",
          "--landing", str(tmp / "landing"), "--tables", str(tmp / "tables"),
@@ -149,7 +150,9 @@ def test_the_job_on_a_standalone_cluster_is_exact_goes_on_and_writes_nothing_twi
     land(landing, "2", mood_seconds("hall", 20, 40, "sad") + mood_seconds("porch", 20, 40, "sad"))
     first = submit(cluster, tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-6000:]
-    # It ran on the cluster, its executors on both workers (not in local mode).
+    # It ran on the cluster, its executors on both workers (not in local mode), with the
+    # launcher's settings kept over the job's own defaults.
+    assert f"on {cluster.url}, 3 shuffle partitions" in first.stdout, first.stdout[-3000:]
     apps = [app for app in cluster.state()["completedapps"] if app["name"] == "moodtale-fleet"]
     assert len(apps) == 1 and apps[0]["cores"] == 2, cluster.state()
     windows = table(tmp_path, WINDOWS_TABLE)
