@@ -31,6 +31,28 @@ FILE_SECONDS = 10
 START_SECOND = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
+def device_file(rng: Any, venue: str, device: str, seconds: Any) -> bytes:
+    """A landing file of one device's rows for ``seconds`` (a numpy int64 array): up to 6
+    faces a second, each second's sums split at random over the emotions."""
+    import numpy as np
+    import pyarrow as pa
+
+    from appliance.fleet.rows import landing_file_bytes, landing_schema
+
+    count = len(seconds)
+    faces = rng.integers(0, 7, count)
+    weights = rng.random((count, len(EMOTION_LABELS)))
+    sums = weights / weights.sum(axis=1, keepdims=True) * faces[:, None]
+    columns = [
+        pa.array([venue] * count),
+        pa.array([device] * count),
+        pa.array(np.asarray(seconds, dtype=np.int64)),
+        pa.array(faces),
+        *(pa.array(sums[:, i]) for i in range(len(EMOTION_LABELS))),
+    ]
+    return landing_file_bytes(pa.Table.from_arrays(columns, schema=landing_schema()))
+
+
 def generate_landing(
     landing: Path,
     venues: int,
@@ -44,12 +66,10 @@ def generate_landing(
     """Write the rows the devices would, one Parquet file per device per ``file_seconds``,
     encoded as the publisher encodes them; returns how many rows."""
     import numpy as np
-    import pyarrow as pa
 
-    from appliance.fleet.rows import landing_file_bytes, landing_file_name, landing_schema
+    from appliance.fleet.rows import landing_file_name
 
     rng = np.random.default_rng(seed)
-    schema = landing_schema()
     landing.mkdir(parents=True, exist_ok=True)
     rows = 0
     # Each period's files are dated when its devices would land them (the period's end), so
@@ -63,21 +83,11 @@ def generate_landing(
         count = len(span)
         for v in range(venues):
             for d in range(devices):
-                faces = rng.integers(0, 7, count)
-                weights = rng.random((count, len(EMOTION_LABELS)))
-                sums = weights / weights.sum(axis=1, keepdims=True) * faces[:, None]
                 device = f"device-{v:05d}-{d:03d}"
-                columns = [
-                    pa.array([f"venue-{v:05d}"] * count),
-                    pa.array([device] * count),
-                    pa.array(start_second + span),
-                    pa.array(faces),
-                    *(pa.array(sums[:, i]) for i in range(len(EMOTION_LABELS))),
-                ]
-                table = pa.Table.from_arrays(columns, schema=schema)
+                data = device_file(rng, f"venue-{v:05d}", device, start_second + span)
                 name = landing_file_name(device, first)
                 temporary = landing / f".{name}.tmp"
-                temporary.write_bytes(landing_file_bytes(table))
+                temporary.write_bytes(data)
                 os.replace(temporary, landing / name)
                 os.utime(landing / name, ns=(stamp, stamp))
                 rows += count

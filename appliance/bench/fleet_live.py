@@ -21,13 +21,13 @@ from appliance.bench.fleet_bench import (
     FleetShape,
     QueryFigures,
     cluster_workers,
+    device_file,
     dropped_late,
     percentile,
     tree_cpu_s,
     tree_peak_rss_mb,
 )
 from appliance.bench.machine import machine_summary, package_version
-from appliance.events import EMOTION_LABELS
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
@@ -62,11 +62,10 @@ class Devices(SPAWN.Process):  # type: ignore[name-defined,misc]
 
     def _land(self) -> tuple[int, int]:
         import numpy as np
-        import pyarrow as pa
 
-        from appliance.fleet.rows import landing_file_bytes, landing_file_name, landing_schema
+        from appliance.fleet.rows import landing_file_name
 
-        rng, schema, period = np.random.default_rng(7), landing_schema(), self.shape.file_seconds
+        rng, period = np.random.default_rng(7), self.shape.file_seconds
         second = int(time.time())
         rows = files = 0
         while not self.stop.is_set():
@@ -76,17 +75,7 @@ class Devices(SPAWN.Process):  # type: ignore[name-defined,misc]
                 venue, device = divmod(index, self.shape.devices)
                 name = f"device-{venue:05d}-{device:03d}"
                 seconds = np.arange(second - period, second, dtype=np.int64)
-                faces = rng.integers(0, 7, period)
-                weights = rng.random((period, len(EMOTION_LABELS)))
-                sums = weights / weights.sum(axis=1, keepdims=True) * faces[:, None]
-                columns = [
-                    pa.array([f"venue-{venue:05d}"] * period),
-                    pa.array([name] * period),
-                    pa.array(seconds),
-                    pa.array(faces),
-                    *(pa.array(sums[:, i]) for i in range(len(EMOTION_LABELS))),
-                ]
-                data = landing_file_bytes(pa.Table.from_arrays(columns, schema=schema))
+                data = device_file(rng, f"venue-{venue:05d}", name, seconds)
                 seq = self._seq[name] = self._seq.get(name, -1) + 1
                 final = self.landing / landing_file_name(name, seq)
                 temporary = final.with_name(f".{final.name}.tmp")
