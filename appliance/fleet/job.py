@@ -13,9 +13,10 @@ The story model is only ever called in the story query, so a turn being written 
 holds up the windows. Stop the job, start it again with the same checkpoint, and both go
 on where they stopped, every venue's story included.
 
-Both sources clean up after themselves (Spark's ``cleanSource``): a file is deleted (or
-archived) once the batch after the one that read it has been planned, so the batch Spark
-replays after a crash, the last one, still finds its files.
+Both read with ``landing_source`` (files named by device and sequence number): a file is
+deleted (or archived) once Spark has committed the batch that read it, and the checkpoint
+remembers each device's newest file, not every file ever read, so it stays the same size
+however long the job runs. The batch Spark replays after a crash reads the same files.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.delta_sink import WINDOW_SCHEMA, BatchSink, DeltaSink
-from appliance.fleet.rows import LANDING_SUFFIX
 from appliance.fleet.spool import write_atomically
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.fleet.venue_story import OUTPUT_SCHEMA_DDL, VenueStory
@@ -74,16 +74,6 @@ SESSION_DEFAULTS = {
     "spark.sql.streaming.stateStore.providerClass": ROCKSDB,
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    # Landing files are small (a device's 10 s to a few minutes): count each as 64 KB to
-    # open, not 4 MB, so a batch of thousands packs into a few tasks instead of hundreds.
-    "spark.sql.files.openCostInBytes": str(64 * 1024),
-    # A batch's files are looked up again as it starts, by a Spark job of one task per file
-    # past 32 (each task unpacking the whole Hadoop configuration): 31 s of a 45 s batch of
-    # 10,000 files here. A few tasks do the same in 1 s.
-    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
-    # The Parquet reader sets up column buffers of this many rows for every file; a device's
-    # file holds 10 to a few hundred (4096 rows a file cost 20% more CPU than 256).
-    "spark.sql.parquet.columnarReaderBatchSize": "256",
     # The windows' state: each batch writes what changed, not a new copy of the store.
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
 }
@@ -148,35 +138,51 @@ def handoff_dir(settings: JobSettings) -> Path:
     return settings.tables / HANDOFF
 
 
-def cleanup_options(settings: JobSettings) -> dict[str, str]:
-    """Spark's file source options that clean up the landing after the job."""
-    if settings.cleanup == "archive":
-        if not settings.archive:
-            raise ValueError("cleanup 'archive' needs an archive directory")
-        return {"cleanSource": "archive", "sourceArchiveDir": settings.archive}
-    return {"cleanSource": settings.cleanup}
+def landing_options(settings: JobSettings) -> dict[str, str]:
+    """The landing source's options: batch size and what becomes of a file once read."""
+    if settings.cleanup == "archive" and not settings.archive:
+        raise ValueError("cleanup 'archive' needs an archive directory")
+    options = {
+        "maxFilesPerTrigger": str(settings.max_files_per_trigger),
+        "cleanup": settings.cleanup,
+    }
+    if settings.cleanup == "archive" and settings.archive:
+        options["archive"] = settings.archive
+    return options
+
+
+def read_landing(
+    spark: SparkSession, schema: str, path: str, ledger: str, **options: str
+) -> DataFrame:
+    """A streaming read of device-named Parquet files (``landing_source``)."""
+    from appliance.fleet.landing_source import NAME, LandingSource
+
+    spark.dataSource.register(LandingSource)
+    return (
+        spark.readStream.format(NAME)
+        .schema(schema)
+        .option("ledger", ledger)
+        .option("tasks", spark.sparkContext.defaultParallelism)  # a read task per core
+        .options(**options)
+        .load(path)
+    )
 
 
 def windows_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
-    rows = (
-        spark.readStream.schema(LANDING_SCHEMA_DDL)
-        # Only landing files: a note someone left, or a .jsonl from a device not yet
-        # upgraded, would otherwise fail every batch after it, restart after restart.
-        .option("pathGlobFilter", f"*{LANDING_SUFFIX}")
-        .option("maxFilesPerTrigger", settings.max_files_per_trigger)
-        .options(**cleanup_options(settings))
-        .parquet(settings.landing)
+    ledger = f"{settings.checkpoint.rstrip('/')}/windows/landing"
+    rows = read_landing(
+        spark, LANDING_SCHEMA_DDL, settings.landing, ledger, **landing_options(settings)
     )
     return venue_windows(rows, settings.window_s, settings.watermark_s)
 
 
 def story_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
     handoff_dir(settings).mkdir(parents=True, exist_ok=True)
-    windows = (
-        spark.readStream.schema(WINDOWS_SCHEMA_DDL)
-        .option("cleanSource", "delete")
-        .parquet(str(handoff_dir(settings)))
-    )
+    ledger = f"{settings.checkpoint.rstrip('/')}/story/landing"
+    windows = read_landing(
+        spark, WINDOWS_SCHEMA_DDL, str(handoff_dir(settings)), ledger,
+        cleanup="delete", maxFilesPerTrigger="1000",
+    )  # fmt: skip
     return windows.groupBy("venue").transformWithStateInPandas(
         statefulProcessor=VenueStory(settings.llm, settings.turn_every),
         outputStructType=OUTPUT_SCHEMA_DDL,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from appliance.events import EMOTION_LABELS
-from appliance.fleet.rows import LANDING_SUFFIX, encode_landing_file
+from appliance.fleet.rows import encode_landing_file, landing_file_name
 
 
 def row(venue: str, device: str, second: int, faces: int, **sums: float) -> dict[str, object]:
@@ -28,11 +28,20 @@ def mood_row(venue: str, device: str, second: int, label: str, faces: int = 2) -
     return row(venue, device, second, faces, **sums)
 
 
-def land(directory: Path, name: str, rows: Iterable[dict[str, object]]) -> Path:
+def landed_name(seq: int | str, device: str = "pi") -> str:
+    """A landing file's name: the device's ``seq``-th file."""
+    return landing_file_name(device, int(seq))
+
+
+def land(
+    directory: Path, seq: int | str, rows: Iterable[dict[str, object]], device: str = "pi"
+) -> Path:
+    """``rows`` landed as ``device``'s file number ``seq``."""
     directory.mkdir(parents=True, exist_ok=True)
+    name = landed_name(seq, device)
     temporary = directory / f".{name}.tmp"
     temporary.write_bytes(encode_landing_file("".join(json.dumps(r) + "\n" for r in rows).encode()))
-    final = directory / f"{name}{LANDING_SUFFIX}"
+    final = directory / name
     os.replace(temporary, final)
     # Landed in order, as a device's files are (seconds apart): Spark reads a directory's
     # files oldest first, by their time to the millisecond, and files written within the

@@ -17,8 +17,8 @@ from tests.story.conftest import TEST_MODEL
 
 def test_fleet_run_once_writes_the_windows_table(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    land(landing, "a", [mood_row("hall", "a", s, "happy") for s in range(0, 30)])
-    land(landing, "b", [mood_row("hall", "a", 90, "sad")])
+    land(landing, "1", [mood_row("hall", "a", s, "happy") for s in range(0, 30)])
+    land(landing, "2", [mood_row("hall", "a", 90, "sad")])
     tables = tmp_path / "tables"
     done = moodtale(
         "fleet", "run", "--landing", landing, "--tables", tables,

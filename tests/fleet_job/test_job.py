@@ -17,7 +17,7 @@ from appliance.fleet.delta_sink import TURNS_TABLE, WINDOWS_TABLE
 from appliance.fleet.job import HANDOFF, JobSettings, start
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.model_files.manifest import REPO_MODELS_DIR
-from tests.fleet_job.landing_files import land, mood_row, row
+from tests.fleet_job.landing_files import land, landed_name, mood_row, row
 from tests.story.conftest import smol_story
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ def test_windows_are_exact_means_of_sums_and_counts(spark: SparkSession, tmp_pat
         row("hall", "d1", 12, 1, surprise=0.6, happy=0.4),
         row("porch", "d9", 4, 3, fear=1.5, neutral=1.5),
     ]
-    land(tmp_path / "landing", "a", rows)
-    land(tmp_path / "landing", "b", [row("hall", "d1", 60, 1, happy=1.0)])  # moves time on
+    land(tmp_path / "landing", 1, rows)
+    land(tmp_path / "landing", 2, [row("hall", "d1", 60, 1, happy=1.0)])  # moves time on
     run_once(spark, job)
     windows = windows_of(job)
     hall0 = windows[(windows.venue == "hall") & (windows.window_start.dt.second == 0)].iloc[0]
@@ -217,7 +217,7 @@ def test_read_files_leave_the_landing_and_nothing_is_lost_across_a_restart_and_a
         land(landing, f"{n}", mood_seconds("hall", first, first + 10, "happy"))
     run_once(spark, job)
     left = {p.name for p in landing.iterdir()}
-    assert left <= {"5.parquet"}, left  # at most the last batch's file waits
+    assert left <= {landed_name(5)}, left  # at most the last batch's file waits
     handoff = job.tables / HANDOFF
     handed = {p for p in handoff.iterdir() if p.suffix == ".parquet"}
     assert handed  # read by the story query in its one batch: they go as its next is planned
@@ -226,7 +226,7 @@ def test_read_files_leave_the_landing_and_nothing_is_lost_across_a_restart_and_a
     for n, first in enumerate(range(60, 100, 10), start=6):
         land(landing, f"{n}", mood_seconds("hall", first, first + 10, "happy"))
     run_once(spark, job)
-    assert {p.name for p in landing.iterdir()} <= {"9.parquet"}
+    assert {p.name for p in landing.iterdir()} <= {landed_name(9)}
     windows = windows_of(job)
     starts = [int(t.timestamp()) for t in windows.window_start]
     assert starts == list(range(0, 90, 10))  # each window once, none missing
@@ -253,16 +253,16 @@ def test_read_files_can_be_archived_instead(spark: SparkSession, tmp_path: Path)
     run_once(spark, job)
     archived = sorted(p.name for p in archive.rglob("*.parquet"))
     assert archived and set(archived) | {p.name for p in landing.iterdir()} == {
-        f"{n}.parquet" for n in range(4)
+        landed_name(n) for n in range(4)
     }
     assert list(windows_of(job).dominant) == ["sad"] * 3  # 0-30 s closed
 
 
 def test_archive_without_a_place_is_refused() -> None:
-    from appliance.fleet.job import cleanup_options
+    from appliance.fleet.job import landing_options
 
     with pytest.raises(ValueError, match="archive directory"):
-        cleanup_options(JobSettings("l", Path("t"), "c", VenueLLMConfig({}, ""), cleanup="archive"))
+        landing_options(JobSettings("l", Path("t"), "c", VenueLLMConfig({}, ""), cleanup="archive"))
 
 
 def test_only_landing_files_are_read_and_rows_missing_columns_are_left_out(
@@ -278,7 +278,7 @@ def test_only_landing_files_are_read_and_rows_missing_columns_are_left_out(
     (landing / "notes.txt").write_text("someone's notes")
     (landing / "pi-old-000000000001.jsonl").write_text('{"venue": "hall"}\n')  # not upgraded
     other = pa.table({"venue": ["hall"], "device": ["x"], "second": [5]})  # no faces, no sums
-    (landing / "odd.parquet").write_bytes(landing_file_bytes(other))
+    (landing / "odd-000000000001.parquet").write_bytes(landing_file_bytes(other))
     land(landing, "2", mood_seconds("hall", 20, 40, "happy"))
     run_once(spark, job)
     windows = windows_of(job)

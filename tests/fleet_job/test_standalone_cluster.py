@@ -25,7 +25,7 @@ from appliance.fleet.delta_sink import TURNS_TABLE, WINDOWS_TABLE
 from appliance.fleet.job import HANDOFF
 from tests.appliance_run.test_moodtale_run import free_port
 from tests.cli_process import moodtale_env
-from tests.fleet_job.landing_files import land
+from tests.fleet_job.landing_files import land, landed_name
 from tests.fleet_job.test_job import forget_last_commits, mood_seconds
 from tests.story.conftest import TEST_MODEL
 
@@ -195,4 +195,4 @@ def test_the_job_on_a_standalone_cluster_is_exact_goes_on_and_writes_nothing_twi
     # Read and committed: gone. A file waits only until the batch after its own is planned,
     # so each run leaves at most its last batch's files, and the next run takes them.
     assert left_by_first and not any(p.exists() for p in left_by_first)
-    assert {p.name for p in landing.iterdir()} <= {"4.parquet"}
+    assert {p.name for p in landing.iterdir()} <= {landed_name(4)}
