@@ -9,6 +9,7 @@ stays small, the batches keep up with the trigger, and every row that landed was
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -98,6 +99,20 @@ def _size(path: Path) -> tuple[int, int]:
     return files, size
 
 
+def checkpoint_parts(checkpoint: Path) -> dict[str, int]:
+    """Bytes on disk under the job's checkpoint, by part: ``ledger`` (the landing source's
+    ``landing/`` directories), ``state`` (the state store) and ``logs`` (Spark's offsets,
+    commits and metadata), checksums and temporaries included."""
+    parts = {"ledger": 0, "state": 0, "logs": 0}
+    for entry in checkpoint.rglob("*"):
+        if entry.is_file():
+            inside = entry.relative_to(checkpoint).parts
+            part = "ledger" if "landing" in inside else "state" if "state" in inside else "logs"
+            with contextlib.suppress(FileNotFoundError):  # Spark removes old files as we go
+                parts[part] += entry.stat().st_size
+    return parts
+
+
 def _figures(query: StreamingQuery) -> QueryFigures:
     progress = [p for p in query.recentProgress if p.numInputRows > 0]
     return QueryFigures(
@@ -148,14 +163,15 @@ def run_live_fleet_bench(
                 raise RuntimeError(f"the fleet job failed: {failure}")
             files, size = _size(landing)
             handed, _ = _size(root / "tables" / "_closed_windows")
-            _, checkpoint = _size(root / "checkpoint")
+            parts = checkpoint_parts(root / "checkpoint")
             samples.append(
                 {
                     "s": round(time.monotonic() - started, 1),
                     "landing_files": files,
                     "landing_kb": round(size / 1024, 1),
                     "handoff_files": handed,
-                    "checkpoint_mb": round(checkpoint / 1e6, 2),
+                    "checkpoint_mb": round(sum(parts.values()) / 1e6, 2),
+                    **{f"{part}_kb": round(size / 1024, 1) for part, size in parts.items()},
                 }
             )
         devices.stop.set()
@@ -197,6 +213,9 @@ def run_live_fleet_bench(
         "handoff_files_max": max((s["handoff_files"] for s in samples), default=0),
         "checkpoint_mb_first": samples[0]["checkpoint_mb"] if samples else 0.0,
         "checkpoint_mb_last": samples[-1]["checkpoint_mb"] if samples else 0.0,
+        "checkpoint_mb_max_second_half": max((s["checkpoint_mb"] for s in late), default=0.0),
+        "ledger_kb_max": max((s["ledger_kb"] for s in samples), default=0.0),
+        "ledger_kb_last": samples[-1]["ledger_kb"] if samples else 0.0,
         "samples": samples,
         "rss_mb": round(rss_mb, 1),
         "pyspark": package_version("pyspark"),
@@ -207,6 +226,9 @@ def run_live_fleet_bench(
 def describe_live_fleet_bench(result: dict[str, Any]) -> str:
     every = max(1, len(result["samples"]) // 6)
     shown = ", ".join(f"{s['s']:.0f} s: {s['landing_files']}" for s in result["samples"][::every])
+    checkpoints = ", ".join(
+        f"{s['s']:.0f} s: {s['checkpoint_mb']:.2f}" for s in result["samples"][::every]
+    )
     return "\n".join(
         [
             f"fleet job, live for {result['live_minutes']:g} min (pyspark {result['pyspark']}, "
@@ -225,7 +247,10 @@ def describe_live_fleet_bench(result: dict[str, Any]) -> str:
             f"{result['landing_files_max_second_half']} in the second half, "
             f"{result['landing_files_last']} at the end ({shown})",
             f"  hand-off files at most {result['handoff_files_max']}; checkpoint "
-            f"{result['checkpoint_mb_first']:.2f} MB -> {result['checkpoint_mb_last']:.2f} MB",
+            f"{result['checkpoint_mb_first']:.2f} MB -> {result['checkpoint_mb_last']:.2f} MB, "
+            f"at most {result['checkpoint_mb_max_second_half']:.2f} MB in the second half "
+            f"({checkpoints}); of it the landing ledgers at most {result['ledger_kb_max']:.1f} "
+            f"KB, {result['ledger_kb_last']:.1f} KB at the end",
             f"  peak memory (driver, JVMs, Python workers) {result['rss_mb']:.0f} MB",
         ]
     )

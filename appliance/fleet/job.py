@@ -74,6 +74,9 @@ SESSION_DEFAULTS = {
     "spark.sql.streaming.stateStore.providerClass": ROCKSDB,
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Spark needs the last batch's offsets and state to go on after a crash; it keeps 100
+    # batches of them by default (a replay from further back would write the tables again).
+    "spark.sql.streaming.minBatchesToRetain": "10",
     # The windows' state: each batch writes what changed, not a new copy of the store.
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
 }
@@ -129,9 +132,9 @@ HANDOFF = "_closed_windows"
 """Under the tables root: the windows query's closed windows, one Parquet file per batch,
 named by batch id. The story query deletes each once it has read it."""
 HANDED_ON = "_handed_on"
-"""In the hand-off directory (hidden from Spark by its '_'): the newest batch id whose file
-was written. A replayed batch at or below it writes no file again: the story query may
-have read and deleted it, and a second copy would never be read or deleted."""
+"""In the hand-off directory (not a landing file name, so never read): the newest batch id
+whose file was written. A replayed batch at or below it writes no file again (the story
+query may have read and deleted it; a second copy would be dropped as a resend)."""
 
 
 def handoff_dir(settings: JobSettings) -> Path:
@@ -203,7 +206,7 @@ def write_windows(sink: BatchSink, handoff: Path | None, batch: DataFrame, batch
         return
     handoff.mkdir(parents=True, exist_ok=True)
     name = f"windows-{batch_id:012d}.parquet"
-    temporary = handoff / f".{name}.tmp"  # hidden from Spark's file source
+    temporary = handoff / f".{name}.tmp"  # hidden from the landing source
     pq.write_table(table.select(WINDOW_SCHEMA.names).cast(WINDOW_SCHEMA), temporary)
     os.replace(temporary, handoff / name)
     write_atomically(handoff / HANDED_ON, f"{batch_id}\n".encode())

@@ -28,8 +28,8 @@ class Landing(Protocol):
 
 class DirectoryLanding:
     """A local or mounted directory. Each file is written under a hidden temporary name
-    in the same directory, fsynced, then renamed: a reader (Spark's file source skips
-    names starting with '.' or '_') never sees half a file."""
+    in the same directory, fsynced, then renamed: a reader (the job's landing source
+    reads only names ending in .parquet) never sees half a file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

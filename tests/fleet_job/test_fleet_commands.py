@@ -118,6 +118,8 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     # What waits is a few periods' files, however many have landed: read, then deleted.
     assert 0 < result["landing_files_max"] <= 3 * devices, result["samples"]
     assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
+    # The landing source remembers a number per device (and the batch planned), not files.
+    assert 0 < result["ledger_kb_max"] < 4, result["samples"]
 
 
 @pytest.mark.parametrize(
