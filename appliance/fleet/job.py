@@ -14,7 +14,8 @@ holds up the windows. Stop the job, start it again with the same checkpoint, and
 on where they stopped, every venue's story included.
 
 Both read with ``landing_source`` (files named by device and sequence number): a file is
-deleted (or archived) once Spark has committed the batch that read it, and the checkpoint
+deleted (or archived) once Spark has committed the batch that read it and planned the next
+(when it tells the source), and the checkpoint
 remembers each device's newest file, not every file ever read, so it stays the same size
 however long the job runs. The batch Spark replays after a crash reads the same files.
 """

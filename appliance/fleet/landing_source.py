@@ -41,17 +41,18 @@ import os
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
-    ReadAllAvailable,
     ReadLimit,
     ReadMaxFiles,
     SupportsTriggerAvailableNow,
 )
 
 from appliance.fleet.rows import LANDING_FILE_NAME, LANDING_SUFFIX
+from appliance.fleet.spool import write_atomically
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,7 +80,13 @@ def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
 
 
 def write_json(fs: pafs.FileSystem, path: str, value: Any) -> None:
-    """Written whole under a hidden name, then renamed (on a local disk, atomically)."""
+    """Written whole under a hidden name, then renamed (on a local disk atomically, and
+    fsynced: a power cut leaves the old file or the new one)."""
+    import pyarrow.fs as pafs
+
+    if isinstance(fs, pafs.LocalFileSystem):
+        write_atomically(Path(path), json.dumps(value, separators=(",", ":")).encode())
+        return
     directory, name = posixpath.split(path)
     temporary = posixpath.join(directory, f".{name}.tmp")
     with fs.open_output_stream(temporary) as out:
@@ -215,7 +222,7 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.available_now = {f.name for f in self._landed()}
 
     def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:  # noqa: N802 (Spark's name)
-        batch = int(start["batch"])
+        batch = batch_of(start)
         planned = set()
         for planned_batch, names in self._plans().items():
             if planned_batch <= batch:  # recorded by Spark, not yet committed
@@ -248,12 +255,13 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> Sequence[InputPartition]:
         names: list[str] = []
-        for batch in range(int(start["batch"]) + 1, int(end["batch"]) + 1):
+        for batch in range(batch_of(start) + 1, batch_of(end) + 1):
             names.extend(read_json(self.fs, self._plan_path(batch)))
         if not names:
             return []
         count = max(1, min(self.tasks, len(names)))
-        return [FileGroup(self.location, names[i::count]) for i in range(count)]
+        root = self.location if "://" in self.location else self.root  # the same for all
+        return [FileGroup(root, names[i::count]) for i in range(count)]
 
     # -- reading (executors) -------------------------------------------------------------
 
@@ -264,7 +272,7 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- committing (driver) -------------------------------------------------------------
 
     def commit(self, end: dict[str, int]) -> None:
-        done = int(end["batch"])
+        done = batch_of(end)
         plans = {b: names for b, names in self._plans().items() if b <= done}
         if not plans and done <= self.ledger.batch:
             return
@@ -297,17 +305,31 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             pass  # cleaned up before a crash, or renamed as damaged
 
 
+def batch_of(offset: dict[str, Any]) -> int:
+    """The batch number in an offset of this source; a clear error for one that is not."""
+    if "batch" not in offset:
+        raise ValueError(
+            f"the checkpoint holds an offset of another source ({json.dumps(offset)[:80]}): "
+            "it was written by Spark's file source (a release before the landing source). "
+            "Let that job read what has landed, then start with a fresh checkpoint and fresh "
+            "tables"
+        )
+    return int(offset["batch"])
+
+
 def choose(files: list[LandingFile], limit: ReadLimit) -> list[LandingFile]:
-    """The oldest files first, up to the limit; never a device's file past one of its own
-    left for later (its sequence number would then mark the one left as read)."""
-    files = sorted(files, key=lambda f: (f.mtime_ns, f.name))
-    if isinstance(limit, ReadAllAvailable) or not isinstance(limit, ReadMaxFiles):
-        return files
-    chosen, left = files[: limit.max_files], files[limit.max_files :]
-    first_left: dict[str, int] = {}
-    for file in left:
-        first_left[file.device] = min(file.seq, first_left.get(file.device, file.seq))
-    return [f for f in chosen if f.seq < first_left.get(f.device, f.seq + 1)]
+    """The oldest files first, up to the limit, each device's in the order of its numbers:
+    a device's file is never taken past an older one of its own left for later (its number
+    would then mark the one left as read)."""
+    by_time = sorted(files, key=lambda f: (f.mtime_ns, f.name))
+    in_order: dict[str, list[LandingFile]] = {}
+    for file in sorted(files, key=lambda f: f.seq, reverse=True):
+        in_order.setdefault(file.device, []).append(file)
+    # Each device's turns come when its files landed; at each it gives its lowest number.
+    ordered = [in_order[f.device].pop() for f in by_time]
+    if isinstance(limit, ReadMaxFiles):
+        return ordered[: limit.max_files]
+    return ordered
 
 
 def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.RecordBatch]:
@@ -321,6 +343,7 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
     local = isinstance(fs, pafs.LocalFileSystem)
     target = to_arrow_schema(schema, timezone="UTC")
     tables = []
+    missing: list[str] = []
     for name in names:
         path = posixpath.join(directory, name)
         try:
@@ -331,7 +354,8 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
                     table = pq.ParquetFile(source).read()
             tables.append(table if fits(table.schema, target) else fit(table, target))
         except FileNotFoundError:
-            log.warning("landing file %s is gone: skipped", name)
+            if fs.get_file_info(path + DAMAGED_SUFFIX).type == pafs.FileType.NotFound:
+                missing.append(name)
         except (pa.ArrowException, ValueError) as damage:
             log.error(
                 "landing file %s is damaged (%s): set aside as %s%s",
@@ -339,6 +363,13 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
             )  # fmt: skip
             with contextlib.suppress(OSError):
                 fs.move(path, path + DAMAGED_SUFFIX)
+    if missing and len(missing) == len(names):  # a path this machine does not see
+        raise FileNotFoundError(
+            f"none of the {len(names)} landing files planned for this task is in {directory} "
+            "as this executor sees it: give the job a landing every machine reaches"
+        )
+    if missing:  # taken away by hand after the batch was planned
+        log.warning("%d landing files planned were gone: %s", len(missing), missing[:5])
     if tables:
         yield from pa.concat_tables(tables, promote_options="permissive").cast(target).to_batches()
 

@@ -304,3 +304,17 @@ def test_a_replayed_batch_does_not_hand_its_windows_on_again(
     assert not handed.exists()  # not left behind for nobody to read
     write_windows(sink, handoff, batch, 6)
     assert (handoff / "windows-000000000006.parquet").exists()
+
+
+def test_spark_keeps_ten_batches_and_the_ledgers_sit_in_the_checkpoint(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    import json
+
+    assert spark.conf.get("spark.sql.streaming.minBatchesToRetain") == "10"
+    job = settings(tmp_path)
+    land(tmp_path / "landing", 1, mood_seconds("hall", 0, 10, "happy"))
+    land(tmp_path / "landing", 2, mood_seconds("hall", 10, 30, "happy"))
+    run_once(spark, job)
+    ledger = Path(job.checkpoint) / "windows" / "landing"
+    assert json.loads((ledger / "done.json").read_text())["seqs"] in ({"pi": 1}, {"pi": 2})

@@ -131,9 +131,60 @@ def test_a_device_file_is_never_taken_past_an_older_one_left_for_later(tmp_path:
     source = reader(tmp_path, maxFilesPerTrigger=2)
     offset, rows = run_batch(source, source.initialOffset())
     # Oldest first would take pi's 2 and leave its 1; its number would then mark 1 as read.
-    assert seconds_of(rows) == [5]
+    assert seconds_of(rows) == [1, 5]
     offset, rows = run_batch(source, offset)
-    assert seconds_of(rows) == [1, 2]
+    assert seconds_of(rows) == [2] and offset == {"batch": 1}
+
+
+def test_a_device_out_of_order_does_not_stall_the_batches(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    land(landing, 2, one_second("pi", 2))
+    land(landing, 1, one_second("pi", 1))
+    source = reader(tmp_path, maxFilesPerTrigger=1)
+    offset, rows = run_batch(source, source.initialOffset())
+    assert seconds_of(rows) == [1]
+    offset, rows = run_batch(source, offset)
+    assert seconds_of(rows) == [2] and not any(landing.iterdir())
+
+
+def test_a_commit_after_a_crash_cleans_up_every_batch_before_it(tmp_path: Path) -> None:
+    """Spark commits a batch's offsets to the source as it plans the next one; after a
+    crash it may commit a later batch without ever committing the one before."""
+    landing = tmp_path / "landing"
+    land(landing, 1, one_second("pi", 1))
+    source = reader(tmp_path, maxFilesPerTrigger=1)
+    first = source.latestOffset(source.initialOffset(), source.getDefaultReadLimit())
+    read_batch(source, source.initialOffset(), first)
+    land(landing, 1, one_second("b", 2), "b")
+    second = source.latestOffset(first, source.getDefaultReadLimit())
+    again = reader(tmp_path, maxFilesPerTrigger=1)  # the job died before commit(first)
+    assert seconds_of(read_batch(again, first, second)) == [2]
+    again.commit(second)
+    assert not any(landing.iterdir())
+    done = json.loads((tmp_path / "ledger" / "done.json").read_text())
+    assert done == {"batch": 1, "seqs": {"pi": 1, "b": 1}}
+    assert not any((tmp_path / "ledger" / "planned").iterdir())
+
+
+def test_a_checkpoint_of_spark_file_source_is_refused_clearly(tmp_path: Path) -> None:
+    source = reader(tmp_path)
+    with pytest.raises(ValueError, match="written by Spark's file source"):
+        source.latestOffset({"logOffset": 41}, source.getDefaultReadLimit())
+
+
+def test_an_executor_that_cannot_see_the_landing_fails_the_batch(tmp_path: Path) -> None:
+    """Rather than read nothing and let the commit delete what it never read."""
+    from appliance.fleet.landing_source import FileGroup
+
+    landing = tmp_path / "landing"
+    land(landing, 1, one_second("pi", 1))
+    source = reader(tmp_path)
+    end = source.latestOffset(source.initialOffset(), source.getDefaultReadLimit())
+    [group] = source.partitions(source.initialOffset(), end)
+    assert isinstance(group, FileGroup) and Path(group.root).is_absolute()
+    elsewhere = FileGroup(str(tmp_path / "not-here"), group.names)
+    with pytest.raises(FileNotFoundError, match="every machine reaches"):
+        list(source.read(elsewhere))
 
 
 def test_only_device_files_are_read_and_missing_columns_read_as_nulls(tmp_path: Path) -> None:
@@ -203,8 +254,10 @@ def test_read_limits(tmp_path: Path) -> None:
     assert source.getDefaultReadLimit() == ReadMaxFiles(2)
     offset, rows = run_batch(source, source.initialOffset(), ReadMaxFiles(3))
     assert seconds_of(rows) == [0, 1, 2]  # the engine's limit, not the option's
+    for n in range(5, 8):
+        land(landing, n, one_second(f"d{n}", n), f"d{n}")
     offset, rows = run_batch(source, offset, ReadAllAvailable())
-    assert seconds_of(rows) == [3, 4]
+    assert seconds_of(rows) == [3, 4, 5, 6, 7]  # all of it, past the option's 2
 
 
 @pytest.mark.parametrize(
