@@ -169,7 +169,6 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.fs.create_dir(posixpath.join(self.ledger_dir, PLANNED), recursive=True)
         self.ledger = self._load_ledger()
         self.available_now: set[str] | None = None
-        self.resends = 0
 
     # -- the ledger --------------------------------------------------------------------
 
@@ -248,7 +247,6 @@ class LandingReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         cleaned up like the rest (left alone with cleanup 'off')."""
         if not resends or self.cleanup == "off":
             return
-        self.resends += len(resends)
         log.info("%d landing files already read (resent): not read again", len(resends))
         for file in resends:
             self._clean(file.name)
