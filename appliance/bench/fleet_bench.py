@@ -18,9 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.bench.machine import machine_summary, package_version
+from appliance.bench.process_tree import (
+    MemoryMeter,
+    cluster_workers,
+    describe_memory,
+    total_mb,
+    tree_cpu_s,
+    tree_peak_rss_parts,
+)
 from appliance.events import EMOTION_LABELS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
 
@@ -94,71 +104,14 @@ def generate_landing(
     return rows
 
 
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return children
-
-
-def cluster_workers() -> list[int]:
-    """The Spark standalone workers running on this machine (their executors and Python
-    workers are their children)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"org.apache.spark.deploy.worker.Worker" in command:
-            found.append(int(entry.name))
-    return found
-
-
-def _tree(roots: list[int]) -> list[int]:
-    """``roots`` and every process descended from them (the JVM, the Python workers)."""
-    children = _children()
-    found, todo = [], list(roots)
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def tree_cpu_s(roots: list[int]) -> float:
-    """CPU seconds used by the process trees (living processes, and the children they
-    have waited for)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in _tree(roots):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-        total += (utime + stime + cutime + cstime) / tick
-    return total
-
-
-def tree_peak_rss_mb(roots: list[int]) -> float:
-    total_kb = 0
-    for pid in _tree(roots):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
+def memory_line(peaks: list[tuple[str, float, dict[str, dict[str, float]]]], rss_mb: float) -> str:
+    """The memory the job held at most while each named part ran (PSS of the driver, JVMs
+    and Python workers, sampled each second), with its parts, and the old upper bound."""
+    shown = "; ".join(f"{name} {mb:.0f} MB ({describe_memory(parts)})" for name, mb, parts in peaks)
+    return (
+        f"  memory in use at most (PSS, sampled each second): {shown}; each process's own "
+        f"peak added up, shared pages counted in each: {rss_mb:.0f} MB"
+    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -217,6 +170,9 @@ class QueryFigures:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    memory_mb: float = 0.0
+    """Memory in use at most while the query ran (PSS, sampled each second)."""
+    memory_parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self, prefix: str) -> dict[str, Any]:
         return {
@@ -228,15 +184,22 @@ class QueryFigures:
             f"{prefix}_rows_per_cpu_s": round(self.rows / self.cpu_s, 1) if self.cpu_s else 0.0,
             f"{prefix}_batch_ms_p50": round(percentile(self.latencies_ms, 0.5), 1),
             f"{prefix}_batch_ms_p95": round(percentile(self.latencies_ms, 0.95), 1),
+            f"{prefix}_memory_mb": self.memory_mb,
+            f"{prefix}_memory_parts": self.memory_parts,
         }
 
 
-def _run_query(query: StreamingQuery, roots: list[int]) -> QueryFigures:
-    cpu_before, started = tree_cpu_s(roots), time.perf_counter()
-    query.awaitTermination()
-    figures = QueryFigures(
-        wall_s=time.perf_counter() - started, cpu_s=tree_cpu_s(roots) - cpu_before
-    )
+def _run_query(start: Callable[[], StreamingQuery], roots: list[int]) -> QueryFigures:
+    """Start a query and run it to the end: its CPU from the first batch, its memory from
+    before it starts (Spark's Python planners come and go as it does)."""
+    with MemoryMeter(roots) as memory:
+        query = start()
+        cpu_before, started = tree_cpu_s(roots), time.perf_counter()
+        query.awaitTermination()
+        figures = QueryFigures(
+            wall_s=time.perf_counter() - started, cpu_s=tree_cpu_s(roots) - cpu_before
+        )
+    figures.memory_mb, figures.memory_parts = memory.peak_mb, memory.peak_parts
     failure = query.exception()
     if failure is not None:
         raise RuntimeError(f"the fleet job failed: {failure}")
@@ -294,10 +257,10 @@ def _run_once(
     files = len(list((root / "landing").iterdir()))
     job = _job_settings(root, shape, story)
     sink = DeltaSink(job.tables)
-    windows = _run_query(start_windows(spark, job, sink, once=True), roots)
+    windows = _run_query(lambda: start_windows(spark, job, sink, once=True), roots)
     # With no model (backend none) every turn is put off: what is left is the query's own
     # cost (the state store, a pandas frame per venue), which is what grows with venues.
-    told = _run_query(start_story(spark, job, sink, once=True), roots)
+    told = _run_query(lambda: start_story(spark, job, sink, once=True), roots)
     return {
         "rows": rows,
         "files": files,
@@ -335,6 +298,7 @@ def run_fleet_bench(
             _run_once(spark, Path(scratch), warm, told, roots)
         with tempfile.TemporaryDirectory(prefix="moodtale-fleet-bench-") as scratch:
             figures = _run_once(spark, Path(scratch), shape, told, roots)
+        rss_parts = tree_peak_rss_parts(roots)  # before the Python workers stop with Spark
     finally:
         spark.stop()
     return {
@@ -349,7 +313,9 @@ def run_fleet_bench(
         "master": used_master,
         "story_backend": told.backend,
         **figures,
-        "rss_mb": round(tree_peak_rss_mb(roots), 1),
+        "memory_mb": max(figures["windows_memory_mb"], figures["story_memory_mb"]),
+        "rss_mb": total_mb(rss_parts),
+        "rss_parts": rss_parts,
         "pyspark": package_version("pyspark"),
         "deltalake": package_version("deltalake"),
         **machine_summary(),
@@ -388,5 +354,13 @@ def describe_fleet_bench(result: dict[str, Any]) -> str:
         f"batch p50 {result['story_batch_ms_p50']:.0f} ms, "
         f"p95 {result['story_batch_ms_p95']:.0f} ms"
     )
-    lines.append(f"  peak memory (driver, JVMs, Python workers) {result['rss_mb']:.0f} MB")
+    lines.append(
+        memory_line(
+            [
+                (query, result[f"{query}_memory_mb"], result[f"{query}_memory_parts"])
+                for query in ("windows", "story")
+            ],
+            result["rss_mb"],
+        )
+    )
     return "\n".join(lines)

@@ -21,14 +21,19 @@ from typing import TYPE_CHECKING, Any
 from appliance.bench.fleet_bench import (
     FleetShape,
     QueryFigures,
-    cluster_workers,
     device_file,
     dropped_late,
+    memory_line,
     percentile,
-    tree_cpu_s,
-    tree_peak_rss_mb,
 )
 from appliance.bench.machine import machine_summary, package_version
+from appliance.bench.process_tree import (
+    MemoryMeter,
+    cluster_workers,
+    total_mb,
+    tree_cpu_s,
+    tree_peak_rss_parts,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
@@ -155,33 +160,35 @@ def run_live_fleet_bench(
     sink = DeltaSink(job.tables)
     queries = [start_windows(spark, job, sink), start_story(spark, job, sink)]
     devices.start()
+    apart = frozenset({devices.pid or 0})  # the devices are not the job
     try:
-        while time.monotonic() - started < minutes * 60:
-            time.sleep(SAMPLE_S)
-            failure = next((q.exception() for q in queries if q.exception()), None)
-            if failure is not None:
-                raise RuntimeError(f"the fleet job failed: {failure}")
-            files, size = _size(landing)
-            handed, _ = _size(root / "tables" / "_closed_windows")
-            parts = checkpoint_parts(root / "checkpoint")
-            samples.append(
-                {
-                    "s": round(time.monotonic() - started, 1),
-                    "landing_files": files,
-                    "landing_kb": round(size / 1024, 1),
-                    "handoff_files": handed,
-                    "checkpoint_mb": round(sum(parts.values()) / 1e6, 2),
-                    **{f"{part}_kb": round(size / 1024, 1) for part, size in parts.items()},
-                }
-            )
-        devices.stop.set()
-        rows_landed, files_landed, devices_cpu_s = devices.report.get(timeout=60)
-        devices.join()
-        cpu_s = tree_cpu_s(roots) - cpu_before - devices_cpu_s
-        windows, told = (_figures(q) for q in queries)
-        for query in queries:
-            query.stop()
-        rss_mb = tree_peak_rss_mb(roots)
+        with MemoryMeter(roots, leave_out=apart) as memory:
+            while time.monotonic() - started < minutes * 60:
+                time.sleep(SAMPLE_S)
+                failure = next((q.exception() for q in queries if q.exception()), None)
+                if failure is not None:
+                    raise RuntimeError(f"the fleet job failed: {failure}")
+                files, size = _size(landing)
+                handed, _ = _size(root / "tables" / "_closed_windows")
+                parts = checkpoint_parts(root / "checkpoint")
+                samples.append(
+                    {
+                        "s": round(time.monotonic() - started, 1),
+                        "landing_files": files,
+                        "landing_kb": round(size / 1024, 1),
+                        "handoff_files": handed,
+                        "checkpoint_mb": round(sum(parts.values()) / 1e6, 2),
+                        **{f"{part}_kb": round(size / 1024, 1) for part, size in parts.items()},
+                    }
+                )
+            devices.stop.set()
+            rows_landed, files_landed, devices_cpu_s = devices.report.get(timeout=60)
+            devices.join()
+            cpu_s = tree_cpu_s(roots) - cpu_before - devices_cpu_s
+            windows, told = (_figures(q) for q in queries)
+            rss_parts = tree_peak_rss_parts(roots, apart)  # the queries' processes alive
+            for query in queries:
+                query.stop()
     finally:
         devices.stop.set()
         spark.stop()
@@ -217,7 +224,10 @@ def run_live_fleet_bench(
         "ledger_kb_max": max((s["ledger_kb"] for s in samples), default=0.0),
         "ledger_kb_last": samples[-1]["ledger_kb"] if samples else 0.0,
         "samples": samples,
-        "rss_mb": round(rss_mb, 1),
+        "memory_mb": memory.peak_mb,
+        "memory_parts": memory.peak_parts,
+        "rss_mb": total_mb(rss_parts),
+        "rss_parts": rss_parts,
         "pyspark": package_version("pyspark"),
         **machine_summary(),
     }
@@ -251,6 +261,9 @@ def describe_live_fleet_bench(result: dict[str, Any]) -> str:
             f"at most {result['checkpoint_mb_max_second_half']:.2f} MB in the second half "
             f"({checkpoints}); of it the landing ledgers at most {result['ledger_kb_max']:.1f} "
             f"KB, {result['ledger_kb_last']:.1f} KB at the end",
-            f"  peak memory (driver, JVMs, Python workers) {result['rss_mb']:.0f} MB",
+            memory_line(
+                [("both queries", result["memory_mb"], result["memory_parts"])],
+                result["rss_mb"],
+            ),
         ]
     )

@@ -45,7 +45,15 @@ def test_bench_fleet_reports_every_figure(tmp_path: Path) -> None:
     for query in ("windows", "story"):
         for figure in ("rows_per_cpu_s", "cpu_s", "batch_ms_p50", "batch_ms_p95"):
             assert result[f"{query}_{figure}"] > 0, (query, figure)
-    assert result["rss_mb"] > 100 and result["master"].startswith("local")
+    assert result["master"].startswith("local")
+    # Memory counts the Python workers too (the landing source reads in them), while they
+    # are alive: their kinds are named, and each query's peak is the sum of its parts.
+    for query in ("windows", "story"):
+        parts = result[f"{query}_memory_parts"]
+        assert {"JVM", "this process", "pyspark.daemon pyspark.worker"} <= set(parts), parts
+        assert result[f"{query}_memory_mb"] == round(sum(p["mb"] for p in parts.values()), 1)
+    assert "pyspark.daemon pyspark.worker" in result["rss_parts"]
+    assert 100 < result["memory_mb"] < result["rss_mb"]  # shared pages counted once
     assert result["rows"] == result["windows_rows"] == 2 * 2 * 30
     assert result["windows_rows_dropped_late"] == 0
     # The newest row is at 29 s, the watermark 10 s behind it: only 0-10 s has closed.
@@ -120,6 +128,9 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     assert len(result["samples"]) >= 3 and result["handoff_files_max"] <= 3
     # The landing source remembers a number per device (and the batch planned), not files.
     assert 0 < result["ledger_kb_max"] < 4, result["samples"]
+    # The job's memory, its Python workers included.
+    assert {"JVM", "this process", "pyspark.daemon pyspark.worker"} <= set(result["memory_parts"])
+    assert result["memory_mb"] == round(sum(p["mb"] for p in result["memory_parts"].values()), 1)
 
 
 @pytest.mark.parametrize(
