@@ -81,20 +81,27 @@ def tree_cpu_s(roots: list[int]) -> float:
 def kind(pid: int, command: list[str]) -> str:
     """What a process of the tree is: ``this process``, ``JVM``, the module a Python
     process runs (with the worker module a ``pyspark.daemon`` serves: its forked workers
-    share its command line), or the program's name."""
+    share its command line), ``python -c``, its script, or the program's name."""
     if pid == os.getpid():
         return "this process"
-    if not command:
-        return "?"
-    program = os.path.basename(command[0])
+    program = os.path.basename(command[0]) if command else "?"
     if program.startswith("java"):
         return "JVM"
-    if "-m" in command[:-1]:
-        at = command.index("-m") + 1
-        return " ".join(command[at : at + 2]) if command[at] == "pyspark.daemon" else command[at]
-    if program.startswith("python") and len(command) > 1:
-        return os.path.basename(command[1])
+    if program.startswith("python"):
+        return _python_kind(command[1:]) or program
     return program
+
+
+def _python_kind(args: list[str]) -> str | None:
+    for at, arg in enumerate(args):
+        if arg == "-m" and at + 1 < len(args):
+            module = args[at + 1]
+            return " ".join(args[at + 1 : at + 3]) if module == "pyspark.daemon" else module
+        if arg == "-c":
+            return "python -c"
+        if not arg.startswith("-"):
+            return os.path.basename(arg)
+    return None
 
 
 def _field_kb(text: str, name: str) -> int | None:

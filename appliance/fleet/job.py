@@ -80,6 +80,11 @@ SESSION_DEFAULTS = {
     "spark.sql.streaming.minBatchesToRetain": "10",
     # The windows' state: each batch writes what changed, not a new copy of the store.
     "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    # Spark keeps a Python daemon, and a pool of idle workers, per set of worker settings;
+    # the landing source's readers and the story's pandas UDF differed only in this one,
+    # so each query had a daemon and workers of its own (about 150 MB more). The cost: a
+    # Python error in the job shows Spark's frames in its traceback too.
+    "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
 }
 """The job's session settings, unless the launcher (spark-submit --conf, spark-defaults.conf)
 set them."""

@@ -330,6 +330,11 @@ def choose(files: list[LandingFile], limit: ReadLimit) -> list[LandingFile]:
     return ordered
 
 
+CHUNK_ROWS = 65_536
+"""Rows a reading task holds at most before it hands them on. Read whole, a task of 5,000
+files of 5 minutes' rows held 1.5 million rows, and the Python workers 1 GB between them."""
+
+
 def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.RecordBatch]:
     """The files' rows as record batches of ``schema``; a damaged file is set aside."""
     import pyarrow as pa
@@ -340,9 +345,13 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
     fs, directory = filesystem(root)
     local = isinstance(fs, pafs.LocalFileSystem)
     target = to_arrow_schema(schema, timezone="UTC")
-    tables = []
+    tables: list[pa.Table] = []
+    held = 0
     missing: list[str] = []
     for name in names:
+        if held >= CHUNK_ROWS:
+            yield from hand_on(tables, target)
+            tables, held = [], 0
         path = posixpath.join(directory, name)
         try:
             if local:  # pyarrow's own file, without the file system layer: a third cheaper
@@ -351,6 +360,7 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
                 with fs.open_input_file(path) as source:
                     table = pq.ParquetFile(source).read()
             tables.append(table if fits(table.schema, target) else fit(table, target))
+            held += table.num_rows
         except FileNotFoundError:
             if fs.get_file_info(path + DAMAGED_SUFFIX).type == pafs.FileType.NotFound:
                 missing.append(name)
@@ -369,7 +379,14 @@ def read_files(root: str, names: list[str], schema: StructType) -> Iterator[pa.R
     if missing:  # taken away by hand after the batch was planned
         log.warning("%d landing files planned were gone: %s", len(missing), missing[:5])
     if tables:
-        yield from pa.concat_tables(tables, promote_options="permissive").cast(target).to_batches()
+        yield from hand_on(tables, target)
+
+
+def hand_on(tables: list[pa.Table], target: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Files' rows as record batches of the target schema, for the JVM."""
+    import pyarrow as pa
+
+    yield from pa.concat_tables(tables, promote_options="permissive").cast(target).to_batches()
 
 
 def fits(schema: pa.Schema, target: pa.Schema) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from appliance.bench.process_tree import (
     MemoryMeter,
     describe_memory,
+    kind,
     total_mb,
     tree_peak_rss_parts,
     tree_pss_parts,
@@ -70,6 +71,26 @@ def test_the_meter_keeps_the_highest_sample_and_leaves_out_what_it_is_told(
     assert meter.peak_parts["holder"]["processes"] == 1
     assert meter.peak_mb == total_mb(meter.peak_parts) > 40
     assert "holder" not in apart.peak_parts and apart.peak_mb < meter.peak_mb - 30
+
+
+def test_a_process_is_named_by_what_it_runs() -> None:
+    assert kind(os.getpid(), []) == "this process"
+    assert (
+        kind(1, ["/usr/lib/jvm/bin/java", "-cp", "x", "org.apache.spark.deploy.SparkSubmit"])
+        == "JVM"
+    )
+    python = "/venv/bin/python"
+    assert kind(1, [python, "-m", "pyspark.daemon", "pyspark.worker"]) == (
+        "pyspark.daemon pyspark.worker"
+    )
+    assert kind(1, [python, "-u", "-m", "pyspark.daemon"]) == "pyspark.daemon"
+    assert kind(1, [python, "-m", "pyspark.sql.streaming.python_streaming_source_runner"]) == (
+        "pyspark.sql.streaming.python_streaming_source_runner"
+    )
+    assert kind(1, [python, "-B", "-s", "-c", "from multiprocessing import x"]) == "python -c"
+    assert kind(1, [python, "-u", "/srv/bin/moodtale", "fleet", "run"]) == "moodtale"
+    assert kind(1, ["/usr/bin/espeak-ng", "-w"]) == "espeak-ng"
+    assert kind(1, []) == "?"
 
 
 def test_memory_is_described_largest_first() -> None:
