@@ -187,6 +187,8 @@ def run_live_fleet_bench(
             cpu_s = tree_cpu_s(roots) - cpu_before - devices_cpu_s
             windows, told = (_figures(q) for q in queries)
             rss_parts = tree_peak_rss_parts(roots, apart)  # the queries' processes alive
+            memory.sample()
+            settled_mb = memory.last_mb
             for query in queries:
                 query.stop()
     finally:
@@ -226,6 +228,7 @@ def run_live_fleet_bench(
         "samples": samples,
         "memory_mb": memory.peak_mb,
         "memory_parts": memory.peak_parts,
+        "memory_mb_last": settled_mb,
         "rss_mb": total_mb(rss_parts),
         "rss_parts": rss_parts,
         "pyspark": package_version("pyspark"),
@@ -264,6 +267,7 @@ def describe_live_fleet_bench(result: dict[str, Any]) -> str:
             memory_line(
                 [("both queries", result["memory_mb"], result["memory_parts"])],
                 result["rss_mb"],
-            ),
+            )
+            + f"; at the end, {result['memory_mb_last']:.0f} MB in use",
         ]
     )

@@ -167,11 +167,14 @@ class MemoryMeter:
         self.interval_s = interval_s
         self.peak_mb = 0.0
         self.peak_parts: dict[str, dict[str, float]] = {}
+        self.last_mb = 0.0
+        """The last sample's total: with a long run, what the job settles at."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-meter", daemon=True)
 
     def sample(self) -> None:
         parts = tree_pss_parts(self.roots, self.leave_out)
+        self.last_mb = total_mb(parts)
         if total_mb(parts) > self.peak_mb:
             self.peak_mb, self.peak_parts = total_mb(parts), parts
 

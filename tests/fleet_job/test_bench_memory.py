@@ -70,6 +70,7 @@ def test_the_meter_keeps_the_highest_sample_and_leaves_out_what_it_is_told(
     # The holder has gone by the end, but the peak was taken while it ran.
     assert meter.peak_parts["holder"]["processes"] == 1
     assert meter.peak_mb == total_mb(meter.peak_parts) > 40
+    assert meter.last_mb < meter.peak_mb - 30  # sampled again after the holder had gone
     assert "holder" not in apart.peak_parts and apart.peak_mb < meter.peak_mb - 30
 
 

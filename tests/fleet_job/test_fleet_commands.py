@@ -131,6 +131,7 @@ def test_bench_fleet_live_keeps_the_landing_small() -> None:
     # The job's memory, its Python workers included.
     assert {"JVM", "this process", "pyspark.daemon pyspark.worker"} <= set(result["memory_parts"])
     assert result["memory_mb"] == round(sum(p["mb"] for p in result["memory_parts"].values()), 1)
+    assert 100 < result["memory_mb_last"] <= result["memory_mb"]
 
 
 @pytest.mark.parametrize(
