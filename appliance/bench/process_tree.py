@@ -7,17 +7,20 @@ on a standalone cluster the workers' JVMs and theirs. Memory is counted two ways
 - **in use at once** (``MemoryMeter``): the trees' proportional set size (PSS), sampled each
   second, highest total kept. A page shared by n processes counts 1/n in each, so a worker
   forked from a daemon, and the libraries every Python process maps, count once in all.
-- **each process's own peak, added up** (VmHWM): what the benchmarks reported before; it
-  counts every shared page in every process that maps it, so with forked workers it is an
-  upper bound well above what the machine holds.
+- **each living process's own peak, added up** (VmHWM): what the benchmarks reported
+  before; it counts every shared page in every process that maps it (so with forked workers
+  it is well above what the machine holds), and leaves out processes that have ended.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
 from types import TracebackType
+
+log = logging.getLogger(__name__)
 
 
 def _children() -> dict[int, list[int]]:
@@ -92,8 +95,15 @@ def kind(pid: int, command: list[str]) -> str:
     return program
 
 
+OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
+
+
 def _python_kind(args: list[str]) -> str | None:
     for at, arg in enumerate(args):
+        if at > 0 and args[at - 1] in OPTIONS_WITH_VALUE:
+            continue
+        if arg.startswith("-m") and len(arg) > 2:  # -mmodule
+            return arg[2:]
         if arg == "-m" and at + 1 < len(args):
             module = args[at + 1]
             return " ".join(args[at + 1 : at + 3]) if module == "pyspark.daemon" else module
@@ -120,7 +130,8 @@ def _by_kind(
             continue
         if found is None:  # a zombie
             continue
-        part = parts.setdefault(kind(pid, command.split("\0")[:-1]), {"processes": 0, "mb": 0.0})
+        args = command.rstrip("\0").split("\0") if command.strip("\0") else []
+        part = parts.setdefault(kind(pid, args), {"processes": 0, "mb": 0.0})
         part["processes"] += 1
         part["mb"] += found / 1024
     return {
@@ -169,18 +180,23 @@ class MemoryMeter:
         self.peak_parts: dict[str, dict[str, float]] = {}
         self.last_mb = 0.0
         """The last sample's total: with a long run, what the job settles at."""
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-meter", daemon=True)
 
     def sample(self) -> None:
         parts = tree_pss_parts(self.roots, self.leave_out)
-        self.last_mb = total_mb(parts)
-        if total_mb(parts) > self.peak_mb:
-            self.peak_mb, self.peak_parts = total_mb(parts), parts
+        with self._lock:  # the thread's samples and the caller's
+            self.last_mb = total_mb(parts)
+            if self.last_mb > self.peak_mb:
+                self.peak_mb, self.peak_parts = self.last_mb, parts
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.sample()
+            try:
+                self.sample()
+            except Exception:  # a benchmark figure, never worth the run
+                log.exception("memory sample failed")
 
     def __enter__(self) -> MemoryMeter:
         self.sample()

@@ -331,7 +331,8 @@ def choose(files: list[LandingFile], limit: ReadLimit) -> list[LandingFile]:
 
 
 CHUNK_ROWS = 65_536
-"""Rows a reading task holds at most before it hands them on. Read whole, a task of 5,000
+"""Rows a reading task gathers before it hands them on (it stops taking files once it holds
+this many, so it holds at most this and one file's rows more). Read whole, a task of 5,000
 files of 5 minutes' rows held 1.5 million rows, and the Python workers 1 GB between them."""
 
 

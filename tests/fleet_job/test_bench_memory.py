@@ -89,6 +89,8 @@ def test_a_process_is_named_by_what_it_runs() -> None:
         "pyspark.sql.streaming.python_streaming_source_runner"
     )
     assert kind(1, [python, "-B", "-s", "-c", "from multiprocessing import x"]) == "python -c"
+    assert kind(1, [python, "-X", "dev", "-W", "error", "-m", "holder"]) == "holder"
+    assert kind(1, [python, "-mholder"]) == "holder"
     assert kind(1, [python, "-u", "/srv/bin/moodtale", "fleet", "run"]) == "moodtale"
     assert kind(1, ["/usr/bin/espeak-ng", "-w"]) == "espeak-ng"
     assert kind(1, []) == "?"

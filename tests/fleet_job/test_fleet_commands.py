@@ -53,6 +53,9 @@ def test_bench_fleet_reports_every_figure(tmp_path: Path) -> None:
         assert {"JVM", "this process", "pyspark.daemon pyspark.worker"} <= set(parts), parts
         assert result[f"{query}_memory_mb"] == round(sum(p["mb"] for p in parts.values()), 1)
     assert "pyspark.daemon pyspark.worker" in result["rss_parts"]
+    # One daemon and pool for both queries' Python workers (the job's session settings):
+    # the daemon and a worker per core, not a daemon and workers for each query.
+    assert result["story_memory_parts"]["pyspark.daemon pyspark.worker"]["processes"] <= 3
     assert 100 < result["memory_mb"] < result["rss_mb"]  # shared pages counted once
     assert result["rows"] == result["windows_rows"] == 2 * 2 * 30
     assert result["windows_rows_dropped_late"] == 0
