@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxFiles
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-from appliance.fleet.landing_source import DAMAGED_SUFFIX, LandingReader
+from appliance.fleet.landing_source import DAMAGED_SUFFIX, FileGroup, LandingReader
 from appliance.fleet.rows import LANDING_SCHEMA_FIELDS, landing_file_bytes
 from tests.fleet_job.landing_files import land, landed_name, mood_row
 
@@ -188,6 +188,15 @@ def test_an_executor_that_cannot_see_the_landing_fails_the_batch(tmp_path: Path)
         list(source.read(elsewhere))
 
 
+def one_task(source: LandingReader, end: dict[str, int]) -> FileGroup:
+    """The batch's files as one task reads them (Spark would split them a task per core)."""
+    groups = [g for g in source.partitions(source.initialOffset(), end)]
+    assert all(isinstance(g, FileGroup) for g in groups)
+    names = sorted(n for g in groups if isinstance(g, FileGroup) for n in g.names)
+    root = next(g.root for g in groups if isinstance(g, FileGroup))
+    return FileGroup(root, names)
+
+
 def test_a_task_hands_its_rows_on_as_it_reads_them(tmp_path: Path, monkeypatch: Any) -> None:
     """A task holds at most about CHUNK_ROWS rows before it hands them on, however many
     files it was given (read whole, 5,000 files of 5 minutes' rows took 1 GB)."""
@@ -199,9 +208,7 @@ def test_a_task_hands_its_rows_on_as_it_reads_them(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(landing_source, "CHUNK_ROWS", 6)
     source = reader(tmp_path)
     end = source.latestOffset(source.initialOffset(), source.getDefaultReadLimit())
-    groups = source.partitions(source.initialOffset(), end)
-    names = sorted(n for g in groups for n in g.names)  # one task for all ten files
-    batches = source.read(landing_source.FileGroup(groups[0].root, names))
+    batches = source.read(one_task(source, end))  # one task for all ten files
     first = list(itertools.islice(batches, 2))  # one batch per file
     # Handed on once it held 6 rows (two files): the third file is not read yet, and is
     # not read at all once it is gone (as if taken away by hand).
@@ -224,9 +231,7 @@ def test_files_gone_after_a_task_began_handing_on_are_not_an_unseen_landing(
     monkeypatch.setattr(landing_source, "CHUNK_ROWS", 1)
     source = reader(tmp_path)
     end = source.latestOffset(source.initialOffset(), source.getDefaultReadLimit())
-    groups = source.partitions(source.initialOffset(), end)
-    names = sorted(n for g in groups for n in g.names)
-    batches = source.read(landing_source.FileGroup(groups[0].root, names))
+    batches = source.read(one_task(source, end))
     first = next(batches)
     for n in range(1, 4):
         (landing / landed_name(n)).unlink()
