@@ -88,8 +88,30 @@ SESSION_DEFAULTS = {
 }
 """The job's session settings, unless the launcher (spark-submit --conf, spark-defaults.conf)
 set them."""
-LOCAL_DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
-"""Run directly (not by spark-submit): no web UI, no progress bars on the terminal."""
+LOCAL_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # The driver's JVM (in local mode, the whole of Spark's JVM side) with the serial
+    # collector: on 2 cores the JVM otherwise picks G1, whose regions and remembered sets
+    # held about 180 MB more at 100 x 10 devices for no gain in rows per CPU-second. The
+    # heap's limit (spark.driver.memory) stays as it was.
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
+}
+"""Run directly (not by spark-submit): no web UI, no progress bars on the terminal, the
+serial garbage collector. Under spark-submit, the launcher's settings stand."""
+
+
+def local_defaults(submit_args: str) -> dict[str, str]:
+    """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own
+    (``PYSPARK_SUBMIT_ARGS``, which pyspark hands to the launcher)."""
+    own_jvm_options = (
+        "spark.driver.extraJavaOptions" in submit_args or "--driver-java-options" in submit_args
+    )
+    return {
+        key: value
+        for key, value in LOCAL_DEFAULTS.items()
+        if not (own_jvm_options and key == "spark.driver.extraJavaOptions")
+    }
 
 
 def submitted() -> bool:
@@ -110,7 +132,7 @@ def spark_session(master: str | None = None, app_name: str = "moodtale-fleet") -
     if master is not None or not submitted():
         builder = builder.master(master or "local[2]")
     if not submitted():
-        for key, value in LOCAL_DEFAULTS.items():
+        for key, value in local_defaults(os.environ.get("PYSPARK_SUBMIT_ARGS", "")).items():
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     given = spark.sparkContext.getConf()
