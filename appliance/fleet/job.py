@@ -32,12 +32,15 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.delta_sink import WINDOW_SCHEMA, BatchSink, DeltaSink
+from appliance.fleet.local_jvm import DRIVER_JVM_OPTIONS, user_jvm_options
 from appliance.fleet.spool import write_atomically
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.fleet.venue_story import OUTPUT_SCHEMA_DDL, VenueStory
 from appliance.fleet.venue_windows import LANDING_SCHEMA_DDL, venue_windows
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
     from pyspark.sql.streaming.readwriter import DataStreamWriter
@@ -91,27 +94,19 @@ set them."""
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # The driver's JVM (in local mode, the whole of Spark's JVM side) with the serial
-    # collector: on 2 cores the JVM otherwise picks G1, whose regions and remembered sets
-    # held about 180 MB more at 100 x 10 devices for no gain in rows per CPU-second. The
-    # heap's limit (spark.driver.memory) stays as it was.
-    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
+    "spark.driver.extraJavaOptions": DRIVER_JVM_OPTIONS,
 }
 """Run directly (not by spark-submit): no web UI, no progress bars on the terminal, the
-serial garbage collector. Under spark-submit, the launcher's settings stand."""
+serial garbage collector (``local_jvm``). Under spark-submit, the launcher's settings stand."""
 
 
-def local_defaults(submit_args: str) -> dict[str, str]:
-    """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own
-    (``PYSPARK_SUBMIT_ARGS``, which pyspark hands to the launcher)."""
-    own_jvm_options = (
-        "spark.driver.extraJavaOptions" in submit_args or "--driver-java-options" in submit_args
-    )
-    return {
-        key: value
-        for key, value in LOCAL_DEFAULTS.items()
-        if not (own_jvm_options and key == "spark.driver.extraJavaOptions")
-    }
+def local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own."""
+    given = user_jvm_options(environ)
+    if given is None:
+        return dict(LOCAL_DEFAULTS)
+    log.info("JVM options given in %s: the job does not choose the garbage collector", given)
+    return {k: v for k, v in LOCAL_DEFAULTS.items() if k != "spark.driver.extraJavaOptions"}
 
 
 def submitted() -> bool:
@@ -132,7 +127,7 @@ def spark_session(master: str | None = None, app_name: str = "moodtale-fleet") -
     if master is not None or not submitted():
         builder = builder.master(master or "local[2]")
     if not submitted():
-        for key, value in local_defaults(os.environ.get("PYSPARK_SUBMIT_ARGS", "")).items():
+        for key, value in local_defaults(os.environ).items():
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     given = spark.sparkContext.getConf()

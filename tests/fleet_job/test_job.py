@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.delta_sink import TURNS_TABLE, WINDOWS_TABLE
-from appliance.fleet.job import HANDOFF, FleetJob, JobSettings, local_defaults, start
+from appliance.fleet.job import HANDOFF, FleetJob, JobSettings, start
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.model_files.manifest import REPO_MODELS_DIR
 from tests.fleet_job.landing_files import land, landed_name, mood_row, row
@@ -331,14 +331,3 @@ def test_spark_run_directly_collects_its_garbage_with_the_serial_collector(
     assert jvm is not None
     beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
     assert {bean.getName() for bean in beans} == {"Copy", "MarkSweepCompact"}  # not G1
-
-
-def test_the_users_own_jvm_options_stand() -> None:
-    assert local_defaults("pyspark-shell")["spark.driver.extraJavaOptions"] == "-XX:+UseSerialGC"
-    for given in (
-        "--conf spark.driver.extraJavaOptions=-XX:+UseZGC pyspark-shell",
-        "--driver-java-options -Xss4m pyspark-shell",
-    ):
-        chosen = local_defaults(given)
-        assert "spark.driver.extraJavaOptions" not in chosen
-        assert chosen["spark.ui.enabled"] == "false"  # the rest still apply
