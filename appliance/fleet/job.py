@@ -101,7 +101,10 @@ serial garbage collector (``local_jvm``). Under spark-submit, the launcher's set
 
 
 def local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
-    """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own."""
+    """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own; nothing
+    under spark-submit (its JVM is already running, with the launcher's settings)."""
+    if "PYSPARK_GATEWAY_PORT" in environ:
+        return {}
     given = user_jvm_options(environ)
     if given is None:
         return dict(LOCAL_DEFAULTS)
@@ -126,9 +129,8 @@ def spark_session(master: str | None = None, app_name: str = "moodtale-fleet") -
     builder = SparkSession.builder.appName(app_name)
     if master is not None or not submitted():
         builder = builder.master(master or "local[2]")
-    if not submitted():
-        for key, value in local_defaults(os.environ).items():
-            builder = builder.config(key, value)
+    for key, value in local_defaults(os.environ).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     given = spark.sparkContext.getConf()
     for key, value in SESSION_DEFAULTS.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,29 @@ def test_jvm_options_given_in_the_environment_stand(name: str, value: str) -> No
     chosen = local_defaults({**NO_CONF, name: value})
     assert "spark.driver.extraJavaOptions" not in chosen
     assert chosen["spark.ui.enabled"] == "false"  # the rest still apply
+
+
+def test_under_spark_submit_the_launchers_settings_stand() -> None:
+    assert local_defaults({**NO_CONF, "PYSPARK_GATEWAY_PORT": "40000"}) == {}
+
+
+def test_the_session_takes_its_defaults_from_this_processs_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``spark_session`` hands ``local_defaults`` the process's own environment."""
+    from appliance.fleet import job
+
+    seen: list[Mapping[str, str]] = []
+
+    def spy(environ: Mapping[str, str]) -> dict[str, str]:
+        seen.append(environ)
+        raise RuntimeError("stop before Spark starts")
+
+    monkeypatch.setattr(job, "local_defaults", spy)
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseParallelGC")
+    with pytest.raises(RuntimeError, match="stop before Spark starts"):
+        job.spark_session("local[1]")
+    assert seen and seen[0].get("JAVA_TOOL_OPTIONS") == "-XX:+UseParallelGC"
 
 
 def test_java_options_that_choose_no_collector_leave_the_serial_one() -> None:
