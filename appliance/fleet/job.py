@@ -103,7 +103,7 @@ serial garbage collector (``local_jvm``). Under spark-submit, the launcher's set
 def local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     """``LOCAL_DEFAULTS``, less the JVM options if the user gave the driver's own; nothing
     under spark-submit (its JVM is already running, with the launcher's settings)."""
-    if "PYSPARK_GATEWAY_PORT" in environ:
+    if submitted(environ):
         return {}
     given = user_jvm_options(environ)
     if given is None:
@@ -112,9 +112,9 @@ def local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in LOCAL_DEFAULTS.items() if k != "spark.driver.extraJavaOptions"}
 
 
-def submitted() -> bool:
+def submitted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether spark-submit launched this process (it hands it the JVM it started)."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ
+    return "PYSPARK_GATEWAY_PORT" in environ
 
 
 def spark_session(master: str | None = None, app_name: str = "moodtale-fleet") -> SparkSession:
