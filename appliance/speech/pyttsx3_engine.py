@@ -12,8 +12,13 @@ pyttsx3's run loop can return before that thread is done (a long first sentence 
 with no file, which appeared during the next call), and the loop's opening espeak_Cancel
 throws away settings still queued (a sad sentence came out at the happy rate, at random).
 This engine waits for both (see ``synthesize``); with that, sentences come out right and in
-order. pyttsx3 still prints "Audio saved to ..." on stdout for each sentence, and silently
-keeps the default voice when the one asked for does not exist. The command-line engine
+order. One more, seen once in CI under load: a fresh pyttsx3 engine queues the first
+sentence's settings until its loop runs, the loop hands them to libespeak-ng and at once asks
+whether it is busy; if it is, pyttsx3 leaves a "stop" flag set that cancels a later sentence,
+whose file is then written with no audio at all. So a fresh engine's loop is run once, empty,
+before the first sentence, and a file with no audio counts as not written, to be tried again.
+pyttsx3 still prints "Audio saved to ..." on stdout for each sentence, and silently keeps the
+default voice when the one asked for does not exist. The command-line engine
 (espeak_command.py) has none of this, is faster, and is the default.
 """
 
@@ -87,6 +92,13 @@ class Pyttsx3Engine:
             raise SpeechEngineError(f"pyttsx3 could not start espeak-ng: {exc}") from exc
         self._owner = me
         self._tmp = tempfile.TemporaryDirectory(prefix="moodtale-pyttsx3-")
+        if self._engine.proxy.isBusy():
+            # A fresh engine holds settings back until its loop first runs, and the loop
+            # asks whether libespeak-ng is busy right after handing them over. Run it once
+            # now, with nothing queued and the library idle, so that from here on settings
+            # reach libespeak-ng at once and Synchronize (in synthesize) can wait for them.
+            self._espeak.Synchronize()
+            self._engine.runAndWait()
         return self._engine
 
     def synthesize(self, text: str, style: SpeechStyle) -> bytes | None:
@@ -109,15 +121,15 @@ class Pyttsx3Engine:
                 self._wait_until_finished()
                 if path.is_file():
                     data = path.read_bytes()
-                    wav_duration_s(data)
-                    return data
+                    if wav_duration_s(data) > 0:
+                        return data
             except NotAWavError as exc:
                 raise SpeechEngineError(f"pyttsx3 wrote a broken file: {exc}") from exc
             except RuntimeError as exc:
                 raise SpeechEngineError(f"pyttsx3 failed: {exc}") from exc
             finally:
                 path.unlink(missing_ok=True)
-            log.debug("pyttsx3 returned without writing its file (attempt %d)", attempt)
+            log.debug("pyttsx3 returned without the sentence's audio (attempt %d)", attempt)
         raise SpeechEngineError("pyttsx3 returned without writing the sentence's audio")
 
     def _on_finished(self, **_event: Any) -> None:
