@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,20 @@ def test_every_beat_the_parts_can_tell_passes_the_guards() -> None:
             plan = next_episode(PARTS, plan)
     assert shapes == {shape.name for shape in PARTS.shapes}
     assert treasures == set(PARTS.treasures) and helpers == set(PARTS.helpers)
+
+
+def test_a_journey_sets_off_for_where_the_goal_is() -> None:
+    """A plot that heads somewhere heads for its goal's place ({far}), passing the places
+    where the troubles happen on the way. Heading "towards {place}" sent a lost duckling,
+    whose mother lived at the Tall Pines, off to the Foxglove Meadow."""
+    heading = re.compile(r"\b(?:towards|set off for|off to|heading for)\s+(\{\w+\})")
+    journeys = 0
+    for shape in PARTS.shapes:
+        for step in shape.steps:
+            for place in heading.findall(step.text):
+                journeys += 1
+                assert place == "{far}", (shape.name, step.text)
+    assert journeys >= 4
 
 
 def test_a_helper_once_met_is_called_by_name() -> None:
