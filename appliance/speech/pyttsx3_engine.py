@@ -84,21 +84,25 @@ class Pyttsx3Engine:
         try:
             import pyttsx3
 
-            self._engine = pyttsx3.init("espeak")
+            engine = pyttsx3.init("espeak")
             self._espeak = importlib.import_module("pyttsx3.drivers._espeak")
-            self._subscription = self._engine.connect("finished-utterance", self._on_finished)
+            if engine.proxy.isBusy():
+                # A fresh engine holds settings back until its loop first runs, and the loop
+                # asks whether libespeak-ng is busy right after handing them over. Run it
+                # once now, with nothing queued and the library idle, so that from here on
+                # settings reach libespeak-ng at once and Synchronize (in synthesize) can
+                # wait for them. Only a fresh one: an engine pyttsx3 hands back because
+                # something still holds it (it is not busy) keeps its last sentence and that
+                # sentence's deleted path, and its loop would speak it again and never end.
+                self._espeak.Synchronize()
+                engine.runAndWait()
+            self._subscription = engine.connect("finished-utterance", self._on_finished)
         except Exception as exc:
             LIBESPEAK_CLAIM.release()
             raise SpeechEngineError(f"pyttsx3 could not start espeak-ng: {exc}") from exc
+        self._engine = engine
         self._owner = me
         self._tmp = tempfile.TemporaryDirectory(prefix="moodtale-pyttsx3-")
-        if self._engine.proxy.isBusy():
-            # A fresh engine holds settings back until its loop first runs, and the loop
-            # asks whether libespeak-ng is busy right after handing them over. Run it once
-            # now, with nothing queued and the library idle, so that from here on settings
-            # reach libespeak-ng at once and Synchronize (in synthesize) can wait for them.
-            self._espeak.Synchronize()
-            self._engine.runAndWait()
         return self._engine
 
     def synthesize(self, text: str, style: SpeechStyle) -> bytes | None:
@@ -129,8 +133,8 @@ class Pyttsx3Engine:
                 raise SpeechEngineError(f"pyttsx3 failed: {exc}") from exc
             finally:
                 path.unlink(missing_ok=True)
-            log.debug("pyttsx3 returned without the sentence's audio (attempt %d)", attempt)
-        raise SpeechEngineError("pyttsx3 returned without writing the sentence's audio")
+            log.info("pyttsx3 gave back no audio for a sentence (try %d of 2)", attempt)
+        raise SpeechEngineError("pyttsx3 gave back no audio for the sentence, twice")
 
     def _on_finished(self, **_event: Any) -> None:
         with self._progress:

@@ -244,3 +244,26 @@ def test_pyttsx3_tries_again_when_a_sentence_comes_back_with_no_audio(
     assert emptying.emptied == 1
     assert min(durations) > 0.2
     assert durations == sorted(durations)  # each file holds its own sentence
+
+
+@pytest.mark.timeout(30)
+def test_a_pyttsx3_engine_still_held_elsewhere_is_reused_as_it_is() -> None:
+    """pyttsx3.init hands back the engine it made before while anything holds it. Such an
+    engine still has its last sentence and that sentence's (deleted) path: it must not be
+    run again before the next sentence, which would speak the old one into nowhere and hang."""
+    import pyttsx3
+
+    style = style_for_mood(SpeechSettings(), None)
+    first = Pyttsx3Engine()
+    try:
+        assert wav_duration_s(first.synthesize("The first voice speaks.", style) or b"") > 0.2
+        held = pyttsx3.init("espeak")  # the same engine, kept alive past close()
+    finally:
+        first.close()
+    second = Pyttsx3Engine()
+    try:
+        said = [wav_duration_s(second.synthesize(t, style) or b"") for t in FOUR_SENTENCES]
+        assert pyttsx3.init("espeak") is held
+    finally:
+        second.close()
+    assert min(said) > 0.2 and said == sorted(said)
