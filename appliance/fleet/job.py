@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.events import EMOTION_LABELS
 from appliance.fleet.delta_sink import WINDOW_SCHEMA, BatchSink, DeltaSink
-from appliance.fleet.local_jvm import DRIVER_JVM_OPTIONS, user_jvm_options
+from appliance.fleet.local_jvm import DRIVER_JVM_OPTIONS, JOB_OPTIONS_KEY, user_jvm_options
 from appliance.fleet.spool import write_atomically
 from appliance.fleet.venue_llm import VenueLLMConfig
 from appliance.fleet.venue_story import OUTPUT_SCHEMA_DDL, VenueStory
@@ -94,7 +94,7 @@ set them."""
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.driver.extraJavaOptions": DRIVER_JVM_OPTIONS,
+    JOB_OPTIONS_KEY: DRIVER_JVM_OPTIONS,
 }
 """Run directly (not by spark-submit): no web UI, no progress bars on the terminal, the
 serial garbage collector (``local_jvm``). Under spark-submit, the launcher's settings stand."""
@@ -109,7 +109,7 @@ def local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
     if given is None:
         return dict(LOCAL_DEFAULTS)
     log.info("JVM options given in %s: the job does not choose the garbage collector", given)
-    return {k: v for k, v in LOCAL_DEFAULTS.items() if k != "spark.driver.extraJavaOptions"}
+    return {k: v for k, v in LOCAL_DEFAULTS.items() if k != JOB_OPTIONS_KEY}
 
 
 def submitted(environ: Mapping[str, str] = os.environ) -> bool:

@@ -17,12 +17,12 @@ DRIVER_JVM_OPTIONS = "-XX:+UseSerialGC"
 """On 2 cores the JVM picks G1, which held about 180 MB more at 100 x 10 devices for no gain
 in rows per CPU-second; the heap's limit (``spark.driver.memory``) is unchanged."""
 
-DRIVER_OPTION_KEYS = (
-    "spark.driver.extraJavaOptions",
-    "spark.driver.defaultJavaOptions",
-    "--driver-java-options",
-)
-"""How the driver's JVM options are given to Spark's launcher."""
+JOB_OPTIONS_KEY = "spark.driver.extraJavaOptions"
+"""Where the job puts ``DRIVER_JVM_OPTIONS``."""
+DRIVER_CONF_KEYS = (JOB_OPTIONS_KEY, "spark.driver.defaultJavaOptions")
+"""The settings that give the driver's JVM options (``--conf`` or ``spark-defaults.conf``)."""
+DRIVER_SUBMIT_FLAG = "--driver-java-options"
+"""spark-submit's own flag for them."""
 JAVA_ENVIRONMENT = ("SPARK_SUBMIT_OPTS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
 """Environment variables the launcher or the JVM itself reads options from."""
 COLLECTOR = re.compile(r"-XX:[+-]Use\w*GC\b")
@@ -44,7 +44,7 @@ def spark_conf_dir(environ: Mapping[str, str]) -> Path | None:
 def user_jvm_options(environ: Mapping[str, str]) -> str | None:
     """Where the user gave the driver's JVM options (or a garbage collector), or None."""
     submit_args = environ.get("PYSPARK_SUBMIT_ARGS", "")
-    if any(key in submit_args for key in DRIVER_OPTION_KEYS):
+    if any(key in submit_args for key in (*DRIVER_CONF_KEYS, DRIVER_SUBMIT_FLAG)):
         return "PYSPARK_SUBMIT_ARGS"
     for name in JAVA_ENVIRONMENT:
         if COLLECTOR.search(environ.get(name, "")):
@@ -53,6 +53,6 @@ def user_jvm_options(environ: Mapping[str, str]) -> str | None:
     defaults = conf_dir / "spark-defaults.conf" if conf_dir else None
     if defaults is not None and defaults.is_file():
         for line in defaults.read_text(errors="replace").splitlines():
-            if line.strip().startswith(DRIVER_OPTION_KEYS[:2]):
+            if line.strip().startswith(DRIVER_CONF_KEYS):
                 return str(defaults)
     return None

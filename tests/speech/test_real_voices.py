@@ -168,6 +168,12 @@ def test_an_unknown_voice_is_reported() -> None:
 FOUR_SENTENCES = ["One.", "Two and three.", "Four, five and six.", "Seven, eight, nine and ten."]
 
 
+def four_durations(engine: Pyttsx3Engine, mood: str | None = None) -> list[float]:
+    """Seconds of audio for each of FOUR_SENTENCES, spoken by ``engine`` in the mood's voice."""
+    style = style_for_mood(SpeechSettings(), mood)
+    return [wav_duration_s(engine.synthesize(text, style) or b"") for text in FOUR_SENTENCES]
+
+
 def test_pyttsx3_settings_have_landed_whenever_pyttsx3_asks_if_libespeak_is_busy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -196,9 +202,8 @@ def test_pyttsx3_settings_have_landed_whenever_pyttsx3_asks_if_libespeak_is_busy
     for name in ("SetVoiceByName", "SetParameter", "Synchronize", "IsPlaying"):
         spy(name)
     engine = Pyttsx3Engine()
-    style = style_for_mood(SpeechSettings(), "happy")
     try:
-        durations = [wav_duration_s(engine.synthesize(t, style) or b"") for t in FOUR_SENTENCES]
+        durations = four_durations(engine, "happy")
     finally:
         engine.close()
     assert min(durations) > 0.2
@@ -236,9 +241,8 @@ def test_pyttsx3_tries_again_when_a_sentence_comes_back_with_no_audio(
     emptying = FirstFileEmpty()
     monkeypatch.setattr(driver, "wave", emptying)
     engine = Pyttsx3Engine()
-    style = style_for_mood(SpeechSettings(), None)
     try:
-        durations = [wav_duration_s(engine.synthesize(t, style) or b"") for t in FOUR_SENTENCES]
+        durations = four_durations(engine)
     finally:
         engine.close()
     assert emptying.emptied == 1
@@ -262,7 +266,7 @@ def test_a_pyttsx3_engine_still_held_elsewhere_is_reused_as_it_is() -> None:
         first.close()
     second = Pyttsx3Engine()
     try:
-        said = [wav_duration_s(second.synthesize(t, style) or b"") for t in FOUR_SENTENCES]
+        said = four_durations(second)
         assert pyttsx3.init("espeak") is held
     finally:
         second.close()
